@@ -1,0 +1,169 @@
+"""The loss-weighting protocol: how per-task losses become one training step.
+
+A *weighting* is a small parameter object (``FixedWeighting()``, ``GradNorm(alpha=1.5)``)
+that the estimator clones and asks to :meth:`LossWeighting.build` a
+:class:`WeightingModule` once the tasks are known. The module lives inside the skorch
+net's criterion, so its learnable parameters (if any) are trained by the net's optimizer,
+move with ``device`` and are saved with the net.
+
+Each training step the net computes the vector of per-task masked mean losses and calls
+:meth:`WeightingModule.backward`, which must leave gradients in ``.grad`` of every
+parameter and return the scalar loss to report:
+
+- loss-level methods (:class:`LossLevelWeighting`) combine the losses into one scalar and
+  back-propagate it;
+- gradient-level methods receive the per-task gradients of the shared parameters (or of
+  the shared representation, see :class:`BackwardContext`) and write the combined
+  gradient.
+
+The fixed ``task_weights`` of the estimator arrive as ``base_weights``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+__all__ = [
+    "BackwardContext",
+    "FixedWeighting",
+    "LossLevelWeighting",
+    "LossWeighting",
+    "WeightingModule",
+]
+
+
+@dataclass
+class BackwardContext:
+    """What a weighting may need beyond the losses, for one training step.
+
+    Attributes
+    ----------
+    shared_parameters : list of torch.nn.Parameter
+        The parameters every task depends on, as declared by the architecture.
+    representation : torch.Tensor
+        The batch's shared representation (``module.shared(X)``), still in the graph:
+        gradient-level methods may differentiate the losses with respect to it instead
+        of the shared parameters (cheaper for wide trunks).
+    """
+
+    shared_parameters: list[nn.Parameter]
+    representation: torch.Tensor
+
+
+class WeightingModule(nn.Module):
+    """Runtime state of a weighting method: turns per-task losses into gradients.
+
+    Parameters
+    ----------
+    base_weights : torch.Tensor of shape (n_tasks,)
+        The fixed per-task weights (the estimator's ``task_weights``; 1.0 by default).
+    """
+
+    def __init__(self, base_weights: torch.Tensor):
+        super().__init__()
+        self.register_buffer("base_weights", base_weights.detach().clone().float())
+        self.register_buffer("weight_sum", torch.zeros_like(self.base_weights))
+        self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.base_weights.shape[0])
+
+    def backward(
+        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    ) -> torch.Tensor:
+        """Back-propagate one step.
+
+        Parameters
+        ----------
+        losses : torch.Tensor of shape (n_tasks,)
+            Masked mean loss of each task on the batch (0 for a task with no label in
+            the batch).
+        present : torch.Tensor of bool, shape (n_tasks,)
+            Whether each task had at least one label in the batch.
+        context : BackwardContext
+            Shared parameters and representation of the step.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar (detached) loss to report for the step.
+        """
+        raise NotImplementedError
+
+    def record(self, weights: torch.Tensor) -> None:
+        """Accumulate the effective task weights of a step (no host synchronisation)."""
+        self.weight_sum += weights.detach()
+        self.step_count += 1
+
+    def pop_epoch_weights(self) -> torch.Tensor:
+        """Mean effective task weights since the last call, then reset."""
+        mean = self.weight_sum / self.step_count.clamp(min=1)
+        self.weight_sum.zero_()
+        self.step_count.zero_()
+        return mean
+
+    def on_epoch_end(self, epoch_losses: torch.Tensor) -> None:
+        """Hook called with each task's mean training loss at the end of an epoch."""
+
+
+class LossLevelWeighting(WeightingModule):
+    """A weighting that combines the task losses into one scalar.
+
+    Subclasses override :meth:`task_weights` (and :meth:`combine` when the total is not
+    a weighted sum, as for uncertainty weighting).
+    """
+
+    def task_weights(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Method-specific weight of each task (multiplied by ``base_weights``)."""
+        return torch.ones_like(losses)
+
+    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        weights = self.base_weights * self.task_weights(losses, present)
+        self.record(weights)
+        return (weights * losses * present).sum()
+
+    def backward(
+        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    ) -> torch.Tensor:
+        total = self.combine(losses, present)
+        total.backward()
+        return total.detach()
+
+
+class LossWeighting(BaseEstimator):
+    """Base class of weighting parameter objects.
+
+    Subclasses take their hyperparameters in ``__init__`` (stored unchanged, so that
+    ``get_params``/``set_params`` and GridSearchCV work) and implement :meth:`build`.
+    """
+
+    def build(self, base_weights: torch.Tensor) -> WeightingModule:
+        """Return a fresh :class:`WeightingModule` for tasks with these fixed weights."""
+        raise NotImplementedError
+
+
+class _FixedWeightingModule(LossLevelWeighting):
+    pass
+
+
+class FixedWeighting(LossWeighting):
+    """Static task weights: the loss is ``sum_t task_weights[t] * loss_t``.
+
+    With no ``task_weights`` every task weighs 1.0 (equal weighting).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.weighting import FixedWeighting
+    >>> module = FixedWeighting().build(torch.tensor([1.0, 0.5]))
+    >>> module.combine(torch.tensor([2.0, 4.0]), torch.tensor([True, True]))
+    tensor(4.)
+    """
+
+    def build(self, base_weights: torch.Tensor) -> WeightingModule:
+        return _FixedWeightingModule(base_weights)
