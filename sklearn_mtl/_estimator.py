@@ -1,0 +1,686 @@
+"""MultiTaskNetEstimator: the scikit-learn face of the multi-task network."""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._callbacks import EpochProgress
+from ._data import SplitData, TaskData
+from ._losses import MultiTaskLoss, TaskLossSpec
+from ._net import BestValidScore, MultiTaskNet
+from ._targets import TargetTable, as_target_table
+from .architectures import NetworkConfig, TaskHeadSpec, get_architecture
+from .metrics import task_score
+from .tasks import TaskEncoder, resolve_tasks
+from .weighting import get_weighting
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+_PREDICT_BATCH_SIZE = 8192
+_TASK_WEIGHT_PREFIX = "task_weights__"
+
+
+class MultiTaskNetEstimator(BaseEstimator):
+    """A neural network that learns several related targets of one table at once.
+
+    Regression, binary, multiclass and multilabel tasks can be mixed in one model. The
+    tasks share a network (by default a shared MLP trunk with one linear head per task,
+    "hard parameter sharing") trained with PyTorch through a skorch net. A missing label
+    (NaN or None in y) removes that row from that task's loss only.
+
+    Parameters
+    ----------
+    tasks : None, dict or list of Task, default=None
+        The tasks, one per column of y unless a multilabel task spans several. None
+        infers one task per column from its labelled values: strings, booleans and
+        categoricals are classes; numbers with a fractional part are regression;
+        integer-valued numbers are classes when they take at most 20 distinct values,
+        regression otherwise. A dict ``{name: kind}`` names the tasks in column order; a
+        list of :class:`Task` also sets columns (``Task("prefs", "multilabel",
+        columns=[...])``). Kinds: "regression", "binary", "multiclass", "multilabel".
+    task_weights : dict of str to float, default=None
+        Weight of each task's loss; tasks left out weigh 1.0. ``set_params`` accepts
+        ``task_weights__<task>=w`` for one task, so GridSearchCV can search it. With a
+        dynamic ``loss_weighting`` these weights multiply the method's own weights (see
+        the method's documentation).
+    loss_weighting : str or LossWeighting, default="fixed"
+        How the task losses are balanced: an alias of ``sklearn_mtl.weighting.WEIGHTINGS``
+        or a :class:`~sklearn_mtl.weighting.LossWeighting` object.
+    architecture : str or Architecture, default="hard"
+        How the tasks share the network: an alias of
+        ``sklearn_mtl.architectures.ARCHITECTURES`` or an
+        :class:`~sklearn_mtl.architectures.Architecture` object.
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the shared hidden layers.
+    activation : str, default="relu"
+        Activation of hidden layers: "relu", "tanh", "logistic", "gelu", "elu",
+        "leaky_relu", "selu" or "silu".
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer.
+    batch_norm : bool, default=False
+        Batch normalisation after each hidden linear layer.
+    head_layer_sizes : tuple of int, default=()
+        Hidden layers of each task head; empty for a linear head.
+    optimizer : str or callable, default="adam"
+        "adam", "adamw", "sgd", "rmsprop", "adagrad", or a torch optimizer class (or any
+        callable taking parameter groups and ``lr``).
+    lr : float, default=1e-3
+        Learning rate.
+    alpha : float, default=1e-4
+        L2 penalty (weight decay) on the weight matrices, not on biases.
+    batch_size : int, default=256
+        Rows per training batch (all rows when larger than the data).
+    max_epochs : int, default=200
+        Maximum number of passes over the training data.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when the unweighted mean of
+        the tasks' validation scores has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the validation score.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the current weights instead of starting anew
+        (the tasks and the number of features must not change).
+    callbacks : list of skorch callbacks, default=None
+        Passed to the skorch net (copied, never modified); ``(name, callback)`` pairs
+        are accepted.
+    device : str, default="cpu"
+        "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation split. With
+        an int, two fits on a CPU give the same predictions. The global torch random
+        state is left untouched.
+    verbose : int, default=0
+        0 is silent; 1 prints the tasks found and shows a progress bar over epochs with
+        the per-task losses; 2 prints one line per epoch.
+
+    Attributes
+    ----------
+    tasks_ : list of Task
+        The tasks with their kinds and columns resolved.
+    classes_ : list of ndarray, or ndarray
+        Class labels of each classification task, in task order (multilabel: the label
+        columns). The array itself when y was one-dimensional.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Names of the features, when X has string column names.
+    net_ : skorch.NeuralNet
+        The trained skorch net (its ``module_`` is the torch network).
+    history_ : skorch.callbacks.History
+        Per-epoch records: ``train_loss``, ``train_loss_<task>``, ``train_score_<task>``,
+        ``train_score``, ``weight_<task>``, the same ``valid_*`` keys with early
+        stopping, ``dur``.
+    task_weights_ : dict of str to float
+        Effective weight of each task in the last epoch (fixed times dynamic weights).
+    n_iter_ : int
+        Number of epochs run.
+
+    See Also
+    --------
+    Task : declares a task's kind and columns.
+    sklearn_mtl.metrics.make_task_scorer : per-task scorers for GridSearchCV.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import MultiTaskNetEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> y = np.column_stack([X @ [1.0, 2.0, 0.0, 0.0, 0.5], X[:, 0] + X[:, 1] > 0])
+    >>> y[:20, 1] = np.nan  # missing labels of the second task
+    >>> est = MultiTaskNetEstimator(hidden_layer_sizes=(32,), max_epochs=30, random_state=0)
+    >>> est.fit(X, y).predict(X[:2]).shape
+    (2, 2)
+    >>> [(task.name, task.kind) for task in est.tasks_]
+    [('task0', 'regression'), ('task1', 'binary')]
+    >>> sorted(est.score_tasks(X, y))
+    ['task0', 'task1']
+    """
+
+    def __init__(
+        self,
+        tasks=None,
+        task_weights=None,
+        loss_weighting="fixed",
+        architecture="hard",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        head_layer_sizes=(),
+        optimizer="adam",
+        lr=1e-3,
+        alpha=1e-4,
+        batch_size=256,
+        max_epochs=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.tasks = tasks
+        self.task_weights = task_weights
+        self.loss_weighting = loss_weighting
+        self.architecture = architecture
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.head_layer_sizes = head_layer_sizes
+        self.optimizer = optimizer
+        self.lr = lr
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- parameters ----------------------------------------------------------------
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.task_weights, Mapping):
+            for name, weight in self.task_weights.items():
+                params[f"{_TASK_WEIGHT_PREFIX}{name}"] = weight
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; ``task_weights__<task>=w`` sets one task's weight.
+
+        The ``task_weights`` dict is replaced by an updated copy, never modified.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        per_task = {
+            key[len(_TASK_WEIGHT_PREFIX) :]: params.pop(key)
+            for key in list(params)
+            if key.startswith(_TASK_WEIGHT_PREFIX)
+        }
+        if params:
+            super().set_params(**params)
+        if per_task:
+            current = self.task_weights
+            if current is not None and not isinstance(current, Mapping):
+                raise TypeError(
+                    f"task_weights must be a dict to set one task's weight; got {current!r}."
+                )
+            self.task_weights = {**(current or {}), **per_task}
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.input_tags.sparse = True
+        return tags
+
+    def _check_params(self) -> None:
+        def positive_int(name):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+
+        for name in ("batch_size", "max_epochs", "n_iter_no_change"):
+            positive_int(name)
+        for name in ("hidden_layer_sizes", "head_layer_sizes"):
+            sizes = getattr(self, name)
+            if isinstance(sizes, numbers.Integral):
+                sizes = (sizes,)
+            if not all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes):
+                raise ValueError(f"{name} must hold positive ints; got {getattr(self, name)!r}.")
+        for name, low, high in (
+            ("dropout", 0.0, 1.0),
+            ("validation_fraction", 0.0, 1.0),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not low <= value < high:
+                raise ValueError(f"{name} must be in [{low}, {high}); got {value!r}.")
+        for name in ("lr", "alpha", "tol"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive; got {self.lr!r}.")
+        if self.early_stopping and self.validation_fraction <= 0:
+            raise ValueError("early_stopping=True needs validation_fraction > 0.")
+
+    def _network_config(self) -> NetworkConfig:
+        def sizes(value):
+            return (int(value),) if isinstance(value, numbers.Integral) else tuple(map(int, value))
+
+        return NetworkConfig(
+            hidden_layer_sizes=sizes(self.hidden_layer_sizes),
+            activation=self.activation,
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
+            head_layer_sizes=sizes(self.head_layer_sizes),
+        )
+
+    def _optimizer_class(self):
+        if isinstance(self.optimizer, str):
+            try:
+                return _OPTIMIZERS[self.optimizer.lower()]
+            except KeyError:
+                raise ValueError(
+                    f"optimizer={self.optimizer!r} is not supported; expected one of "
+                    f"{sorted(_OPTIMIZERS)} or a torch optimizer class."
+                ) from None
+        if callable(self.optimizer):
+            return self.optimizer
+        raise TypeError(f"optimizer must be a name or a torch optimizer class; got {self.optimizer!r}.")
+
+    def _torch_device(self) -> torch.device:
+        device = self.device
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'."
+            ) from None
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was asked for, but CUDA is not available here.")
+        return resolved
+
+    def _base_weights(self, names: list[str]) -> torch.Tensor:
+        weights = self.task_weights or {}
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"task_weights must be a dict {{task: weight}}; got {weights!r}.")
+        unknown = sorted(set(weights) - set(names))
+        if unknown:
+            raise ValueError(f"task_weights names unknown task(s) {unknown}; the tasks are {names}.")
+        values = []
+        for name in names:
+            weight = weights.get(name, 1.0)
+            if not isinstance(weight, numbers.Real) or not math.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    f"task_weights[{name!r}] must be a finite non-negative number; got {weight!r}."
+                )
+            values.append(float(weight))
+        if not any(values):
+            raise ValueError("task_weights are all zero: at least one task must have a positive weight.")
+        return torch.tensor(values, dtype=torch.float32)
+
+    # -- input validation ----------------------------------------------------------
+    def _validate_X(self, X, reset: bool):
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=np.float32,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+        )
+        if sp.issparse(X):
+            X = X.astype(np.float32)
+            X.sort_indices()
+        return X
+
+    def _table(self, y, n_samples: int) -> TargetTable:
+        table = as_target_table(y)
+        if table.n_samples != n_samples:
+            raise ValueError(
+                f"X has {n_samples} rows but y has {table.n_samples}; they must match."
+            )
+        return table
+
+    def _check_table_matches(self, table: TargetTable) -> None:
+        n_columns = self._n_target_columns
+        if len(table.columns) != n_columns:
+            raise ValueError(
+                f"y has {len(table.columns)} column(s) but the model was fitted on {n_columns}."
+            )
+        if table.names is not None and self._target_names is not None:
+            if table.names != self._target_names:
+                raise ValueError(
+                    f"y's columns {table.names} differ from those seen in fit "
+                    f"({self._target_names})."
+                )
+
+    def _sample_weight(self, sample_weight, X) -> torch.Tensor | None:
+        if sample_weight is None:
+            return None
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        if np.any(weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
+        return torch.from_numpy(np.array(weight, dtype=np.float32))
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network on X and the tasks' labels in y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Features (a DataFrame's column names are kept in ``feature_names_in_``).
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Labels; NaN or None marks a missing label.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, applied in every task's loss.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        self._check_params()
+        keep = self.warm_start and hasattr(self, "net_")
+        return self._fit(X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=None)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch on X, y (initialising the model on the first call).
+
+        Early stopping does not apply. Labels of classification tasks must have been
+        seen in the first call, or be declared there with ``classes``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : dict of str to array-like, default=None
+            On the first call, all class labels of some classification tasks.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        first = not hasattr(self, "net_")
+        if first:
+            self._check_params()
+        return self._fit(X, y, sample_weight, epochs=1, keep=not first, classes=classes, validate=False)
+
+    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, validate=True):
+        X = self._validate_X(X, reset=not keep)
+        table = self._table(y, X.shape[0])
+        weight = self._sample_weight(sample_weight, X)
+        if keep:
+            self._check_table_matches(table)
+        else:
+            self._fit_tasks(table, classes)
+        targets = np.concatenate([encoder.encode(table) for encoder in self.encoders_], axis=1)
+        data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        device = self._torch_device()
+        split = self._split(data, seed, use_validation=validate and self.early_stopping)
+        if device.type == "cuda":
+            split = _place_on_device(split, device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if not keep:
+                self.net_ = self._build_net(X.shape[1], device, validate)
+            self.net_.generator_ = torch.Generator().manual_seed(seed)
+            self._run(split, epochs)
+        self._after_training()
+        return self
+
+    def _fit_tasks(self, table: TargetTable, classes) -> None:
+        classes = classes or {}
+        self.encoders_ = [
+            TaskEncoder(task, positions).fit(table, classes.get(task.name))
+            for task, positions in resolve_tasks(self.tasks, table)
+        ]
+        self.tasks_ = [encoder.task_ for encoder in self.encoders_]
+        self._n_target_columns = len(table.columns)
+        self._target_names = table.names
+        self._target_is_frame = table.is_frame
+        self._target_is_1d = table.is_1d
+        self.classes_ = [e.classes_ for e in self.encoders_ if e.classes_ is not None]
+        if table.is_1d and len(self.classes_) == 1:
+            self.classes_ = self.classes_[0]
+        if self.verbose:
+            kinds = ", ".join(f"{t.name}: {t.kind}" for t in self.tasks_)
+            print(f"[MultiTaskNetEstimator] tasks: {kinds}")
+
+    def _split(self, data: TaskData, seed: int, use_validation: bool) -> SplitData:
+        n_samples = len(data)
+        if not use_validation or n_samples < 2:
+            return SplitData(data, None)
+        n_valid = min(n_samples - 1, max(1, round(self.validation_fraction * n_samples)))
+        order = np.random.RandomState(seed).permutation(n_samples)
+        return SplitData(data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid])))
+
+    def _build_net(self, n_features: int, device: torch.device, validate: bool) -> MultiTaskNet:
+        names = [task.name for task in self.tasks_]
+        heads = [
+            TaskHeadSpec(task.name, encoder.n_outputs, task.depth, task.inputs_from)
+            for task, encoder in zip(self.tasks_, self.encoders_, strict=True)
+        ]
+        architecture = copy.deepcopy(get_architecture(self.architecture))
+        module = architecture.build(n_features, heads, self._network_config())
+        weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(self._base_weights(names))
+        specs, start = [], 0
+        for task, encoder in zip(self.tasks_, self.encoders_, strict=True):
+            specs.append(TaskLossSpec(task.name, encoder.kind, start, start + encoder.n_targets))
+            start += encoder.n_targets
+        callbacks = list(copy.deepcopy(self.callbacks) or [])
+        if validate and self.early_stopping:
+            stopper = BestValidScore(
+                monitor="valid_score",
+                lower_is_better=False,
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="abs",
+                load_best=True,
+                sink=print,
+            )
+            callbacks.append(("early_stopping", stopper))
+        if self.verbose:
+            callbacks.append(("progress", EpochProgress(names, per_line=self.verbose >= 2)))
+        net = MultiTaskNet(
+            module=module,
+            criterion=MultiTaskLoss(specs, weighting),
+            optimizer=self._optimizer_class(),
+            lr=self.lr,
+            optimizer__weight_decay=self.alpha,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            callbacks=callbacks,
+            device=str(device),
+            verbose=0,
+        )
+        return net.initialize()
+
+    def _run(self, split: SplitData, epochs: int) -> None:
+        net = self.net_
+        net.notify("on_train_begin", X=split, y=None)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                net.fit_loop(split, epochs=epochs)
+        except KeyboardInterrupt:  # raised by early stopping (or the user)
+            pass
+        net.notify("on_train_end", X=split, y=None)
+
+    def _after_training(self) -> None:
+        history = self.net_.history
+        self.history_ = history
+        self.n_iter_ = len(history)
+        last = history[-1]
+        self.task_weights_ = {task.name: float(last[f"weight_{task.name}"]) for task in self.tasks_}
+
+    # -- prediction ----------------------------------------------------------------
+    def _outputs(self, X) -> list[np.ndarray]:
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        return self.net_.forward_outputs(X, max(self.batch_size, _PREDICT_BATCH_SIZE))
+
+    def predict(self, X):
+        """Predict every task: regression values and decoded class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n_samples, n_columns), or (n_samples,)
+            One column per column of y in fit, in y's order (a multilabel task fills
+            its columns with 0/1). A DataFrame with y's column names when y was one;
+            1-D when y was 1-D.
+        """
+        index = getattr(X, "index", None)
+        outputs = self._outputs(X)
+        columns: list[np.ndarray | None] = [None] * self._n_target_columns
+        for encoder, output in zip(self.encoders_, outputs, strict=True):
+            decoded = encoder.decode(output)
+            if decoded.ndim == 1:
+                decoded = decoded[:, None]
+            for j, position in enumerate(encoder.positions):
+                columns[position] = decoded[:, j]
+        if self._target_is_1d:
+            return columns[0]
+        if self._target_is_frame:
+            import pandas as pd
+
+            return pd.DataFrame(dict(zip(self._target_names, columns, strict=True)), index=index)
+        kinds = {column.dtype.kind for column in columns}
+        dtype = object if kinds - set("biuf") else np.result_type(*columns)
+        return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
+
+    def predict_proba(self, X):
+        """Class probabilities of every classification task.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        list of ndarray, or ndarray
+            One array per classification task, in task order: (n_samples, 2) for a
+            binary task, (n_samples, n_classes) for multiclass, (n_samples, n_labels)
+            of positive-label probabilities for multilabel. The array itself when y
+            was one-dimensional.
+        """
+        outputs = self._outputs(X)
+        probas = [
+            encoder.proba(output)
+            for encoder, output in zip(self.encoders_, outputs, strict=True)
+            if encoder.kind != "regression"
+        ]
+        if not probas:
+            raise ValueError("This model has no classification task, so it has no probabilities.")
+        if self._target_is_1d:
+            return probas[0]
+        return probas
+
+    def score_tasks(self, X, y, sample_weight=None, metrics=None):
+        """Score of each task on X, y, missing labels left out.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+            True labels, with the columns seen in fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+        metrics : dict of str to str, default=None
+            Metric per task (see :data:`sklearn_mtl.metrics.METRICS`); the default
+            is R² for regression, accuracy for binary and multiclass, 1 - Hamming
+            loss for multilabel. Only the tasks named are scored when given.
+
+        Returns
+        -------
+        dict of str to float
+            ``{task: score}``; NaN for a task without label in y.
+        """
+        outputs = self._outputs(X)
+        table = self._table(y, outputs[0].shape[0])
+        self._check_table_matches(table)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        names = [task.name for task in self.tasks_]
+        if metrics is not None:
+            unknown = sorted(set(metrics) - set(names))
+            if unknown:
+                raise ValueError(f"Unknown task(s) {unknown}; the tasks are {names}.")
+        scores = {}
+        for encoder, output in zip(self.encoders_, outputs, strict=True):
+            name = encoder.task_.name
+            if metrics is not None and name not in metrics:
+                continue
+            metric = None if metrics is None else metrics[name]
+            scores[name] = task_score(encoder, table, output, metric, weight)
+        return scores
+
+    def score(self, X, y, sample_weight=None):
+        """Unweighted mean of the tasks' default scores (``task_weights`` play no part).
+
+        R² for regression, accuracy for binary and multiclass, 1 - Hamming loss for
+        multilabel; missing labels are left out, and tasks without label in y too.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        scores = np.array(list(self.score_tasks(X, y, sample_weight).values()), dtype=float)
+        finite = scores[~np.isnan(scores)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+
+def _as_tensor(X):
+    if sp.issparse(X):
+        return X
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+
+def _place_on_device(split: SplitData, device: torch.device) -> SplitData:
+    """Keep the whole training set on the GPU when it takes under half its free memory."""
+    if not isinstance(split.train.X, torch.Tensor):
+        return split
+    free, _ = torch.cuda.mem_get_info(device)
+    size = split.train.nbytes + (split.valid.nbytes if split.valid is not None else 0)
+    if size > free // 2:
+        return split
+    valid = None if split.valid is None else split.valid.to(device)
+    return SplitData(split.train.to(device), valid)

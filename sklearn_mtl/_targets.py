@@ -1,0 +1,113 @@
+"""Reading y: any 1-D or 2-D label container becomes a list of columns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class TargetTable:
+    """The columns of y, as plain 1-D numpy arrays.
+
+    Attributes
+    ----------
+    columns : list of ndarray
+        One 1-D array per column of y (object arrays keep mixed or missing labels).
+    names : list of str or None
+        Column names of a pandas y, else None.
+    categorical : list of bool
+        Whether each column has a pandas categorical dtype.
+    is_frame : bool
+        Whether y was a pandas DataFrame.
+    is_1d : bool
+        Whether y was one-dimensional (a single column).
+    """
+
+    columns: list[np.ndarray]
+    names: list[str] | None
+    categorical: list[bool]
+    is_frame: bool
+    is_1d: bool
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.columns[0])
+
+    def label(self, position: int) -> str:
+        """How to name column ``position`` in an error message."""
+        if self.names is not None:
+            return f"column {self.names[position]!r}"
+        return f"column {position}"
+
+
+def as_target_table(y: object) -> TargetTable:
+    """Split y into columns without copying labels more than once.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_columns)
+        A numpy array, list, pandas Series or DataFrame.
+
+    Returns
+    -------
+    TargetTable
+    """
+    if y is None:
+        raise ValueError(
+            "MultiTaskNetEstimator requires y to be passed, but the target y is None."
+        )
+    if sp.issparse(y):
+        raise TypeError("y is a sparse matrix; pass a dense array or a DataFrame instead.")
+    if hasattr(y, "iloc") and hasattr(y, "columns"):  # pandas DataFrame
+        columns = [y.iloc[:, j].to_numpy() for j in range(y.shape[1])]
+        categorical = [str(dtype) == "category" for dtype in y.dtypes]
+        names = [str(name) for name in y.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"y has duplicate column names: {names}.")
+        table = TargetTable(columns, names, categorical, is_frame=True, is_1d=False)
+    elif hasattr(y, "iloc"):  # pandas Series
+        name = None if y.name is None else [str(y.name)]
+        table = TargetTable(
+            [y.to_numpy()], name, [str(y.dtype) == "category"], is_frame=False, is_1d=True
+        )
+    else:
+        array = np.asarray(y)
+        if array.ndim == 1:
+            table = TargetTable([array], None, [False], is_frame=False, is_1d=True)
+        elif array.ndim == 2:
+            columns = [array[:, j] for j in range(array.shape[1])]
+            table = TargetTable(
+                columns, None, [False] * len(columns), is_frame=False, is_1d=False
+            )
+        else:
+            raise ValueError(
+                f"y must be 1-D or 2-D (n_samples, n_columns); got an array of shape "
+                f"{array.shape}."
+            )
+    if not table.columns:
+        raise ValueError("y has no column: at least one task is needed.")
+    for position, column in enumerate(table.columns):
+        if column.dtype.kind == "c":
+            raise ValueError(f"y {table.label(position)} holds complex numbers.")
+    return table
+
+
+def _is_missing_value(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return math.isnan(value)
+    return type(value).__name__ in {"NAType", "NaTType"}
+
+
+def missing_mask(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the missing labels (NaN, None, pandas NA) of one column."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind == "O":
+        return np.fromiter((_is_missing_value(v) for v in values), bool, len(values))
+    return np.zeros(len(values), dtype=bool)

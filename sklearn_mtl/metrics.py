@@ -1,0 +1,283 @@
+"""Per-task scores of a fitted multi-task model, and scorers for model selection.
+
+Missing labels (NaN/None) are left out of every score. For a multilabel task,
+``"hamming_score"`` (1 - Hamming loss) leaves out single missing entries; the other
+metrics leave out the rows with any missing label.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.model_selection import cross_validate
+>>> from sklearn_mtl import MultiTaskNetEstimator
+>>> from sklearn_mtl.metrics import make_task_scorer
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(120, 4))
+>>> y = np.column_stack([X[:, 0] + 0.1 * rng.normal(size=120), X[:, 1] > 0])
+>>> est = MultiTaskNetEstimator(tasks={"amount": "regression", "flag": "binary"},
+...                             hidden_layer_sizes=(16,), max_epochs=20, random_state=0)
+>>> scoring = {"amount_r2": make_task_scorer("amount"),
+...            "flag_auc": make_task_scorer("flag", "roc_auc")}
+>>> result = cross_validate(est, X, y, cv=3, scoring=scoring)
+>>> sorted(k for k in result if k.startswith("test_"))
+['test_amount_r2', 'test_flag_auc']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from ._targets import TargetTable, missing_mask
+from .tasks import DEFAULT_METRICS, TaskEncoder
+
+__all__ = ["METRICS", "TaskScorer", "make_task_scorer", "task_score"]
+
+_CLASSIFICATION = frozenset({"binary", "multiclass", "multilabel"})
+_SINGLE_LABEL = frozenset({"binary", "multiclass"})
+_ALL = _CLASSIFICATION | {"regression"}
+
+
+def _hamming_score(y_true, y_pred, sample_weight=None):
+    return 1.0 - skm.hamming_loss(y_true, y_pred, sample_weight=sample_weight)
+
+
+def _roc_auc(y_true, proba, sample_weight=None, *, kind):
+    if kind == "binary":
+        return skm.roc_auc_score(y_true, proba[:, 1], sample_weight=sample_weight)
+    if kind == "multiclass":
+        return skm.roc_auc_score(
+            y_true, proba, multi_class="ovr", sample_weight=sample_weight,
+            labels=np.arange(proba.shape[1]),
+        )
+    return skm.roc_auc_score(y_true, proba, average="macro", sample_weight=sample_weight)
+
+
+def _average_precision(y_true, proba, sample_weight=None, *, kind):
+    score = proba[:, 1] if kind == "binary" else proba
+    return skm.average_precision_score(y_true, score, sample_weight=sample_weight)
+
+
+def _log_loss(y_true, proba, sample_weight=None, *, kind):
+    labels = np.arange(proba.shape[1])
+    return -skm.log_loss(y_true, proba, sample_weight=sample_weight, labels=labels)
+
+
+def _negate(metric):
+    def negated(y_true, y_pred, sample_weight=None):
+        return -metric(y_true, y_pred, sample_weight=sample_weight)
+
+    return negated
+
+
+@dataclass(frozen=True)
+class _Metric:
+    function: Callable
+    response: str  # "predict" or "proba"
+    kinds: frozenset
+    needs_kind: bool = False
+
+
+METRICS: dict[str, _Metric] = {
+    "r2": _Metric(skm.r2_score, "predict", frozenset({"regression"})),
+    "explained_variance": _Metric(skm.explained_variance_score, "predict", frozenset({"regression"})),
+    "neg_mean_squared_error": _Metric(_negate(skm.mean_squared_error), "predict", frozenset({"regression"})),
+    "neg_root_mean_squared_error": _Metric(_negate(skm.root_mean_squared_error), "predict", frozenset({"regression"})),
+    "neg_mean_absolute_error": _Metric(_negate(skm.mean_absolute_error), "predict", frozenset({"regression"})),
+    "accuracy": _Metric(skm.accuracy_score, "predict", _CLASSIFICATION),
+    "balanced_accuracy": _Metric(skm.balanced_accuracy_score, "predict", _SINGLE_LABEL),
+    "hamming_score": _Metric(_hamming_score, "predict", _CLASSIFICATION),
+    "f1": _Metric(skm.f1_score, "predict", frozenset({"binary"})),
+    "precision": _Metric(skm.precision_score, "predict", frozenset({"binary"})),
+    "recall": _Metric(skm.recall_score, "predict", frozenset({"binary"})),
+    "roc_auc": _Metric(_roc_auc, "proba", _CLASSIFICATION, needs_kind=True),
+    "average_precision": _Metric(_average_precision, "proba", frozenset({"binary", "multilabel"}), needs_kind=True),
+    "neg_log_loss": _Metric(_log_loss, "proba", _SINGLE_LABEL, needs_kind=True),
+}
+for _average in ("macro", "micro", "weighted"):
+    METRICS[f"f1_{_average}"] = _Metric(
+        lambda y, p, sample_weight=None, _a=_average: skm.f1_score(
+            y, p, average=_a, sample_weight=sample_weight, zero_division=0.0
+        ),
+        "predict",
+        _CLASSIFICATION,
+    )
+METRICS["f1_samples"] = _Metric(
+    lambda y, p, sample_weight=None: skm.f1_score(
+        y, p, average="samples", sample_weight=sample_weight, zero_division=0.0
+    ),
+    "predict",
+    frozenset({"multilabel"}),
+)
+
+
+def _labelled_arrays(encoder: TaskEncoder, table: TargetTable, outputs: np.ndarray, metric: str):
+    """True labels, raw outputs and the row/entry mask of one task, in encoded form."""
+    targets = encoder.encode(table)
+    if encoder.kind == "regression":
+        values = table.columns[encoder.positions[0]]
+        present = ~missing_mask(values)
+        truth = values[present].astype(np.float64)
+        return truth, outputs[present], present
+    if encoder.kind == "multilabel":
+        missing = np.isnan(targets)
+        if metric == "hamming_score":
+            return targets, outputs, ~missing
+        rows = ~missing.any(axis=1)
+        return targets[rows].astype(np.int64), outputs[rows], rows
+    present = ~np.isnan(targets[:, 0])
+    return targets[present, 0].astype(np.int64), outputs[present], present
+
+
+def task_score(
+    encoder: TaskEncoder,
+    table: TargetTable,
+    outputs: np.ndarray,
+    metric: str | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> float:
+    """Score one task from the network's raw outputs (internal; see ``score_tasks``).
+
+    Parameters
+    ----------
+    encoder : TaskEncoder
+        The fitted task.
+    table : TargetTable
+        The true labels (all of y).
+    outputs : ndarray of shape (n_samples, n_outputs)
+        Raw network outputs for the task.
+    metric : str, optional
+        A name from ``METRICS``; the task kind's default when None.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Row weights.
+
+    Returns
+    -------
+    float
+        The score, NaN when the task has no label in y.
+    """
+    name = DEFAULT_METRICS[encoder.kind] if metric is None else metric
+    spec = _metric_spec(name, encoder.kind, encoder.task_.name)
+    truth, raw, present = _labelled_arrays(encoder, table, outputs, name)
+    if encoder.kind == "multilabel" and name == "hamming_score":
+        weight = np.ones(truth.shape) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, dtype=np.float64)[:, None], truth.shape
+        )
+        weight = weight * present
+        if weight.sum() == 0:
+            return float("nan")
+        hits = (raw > 0) == (np.nan_to_num(truth) > 0.5)
+        return float((weight * hits).sum() / weight.sum())
+    if len(truth) == 0:
+        return float("nan")
+    weight = None if sample_weight is None else np.asarray(sample_weight)[present]
+    if spec.response == "proba":
+        prediction = encoder.proba(raw)
+    elif encoder.kind == "regression":
+        prediction = encoder.decode(raw)
+    elif encoder.kind == "multilabel":
+        prediction = (raw > 0).astype(np.int64)
+    elif encoder.kind == "binary":
+        prediction = (raw[:, 0] > 0).astype(np.int64)
+    else:
+        prediction = raw.argmax(axis=1)
+    if spec.needs_kind:
+        return float(spec.function(truth, prediction, sample_weight=weight, kind=encoder.kind))
+    return float(spec.function(truth, prediction, sample_weight=weight))
+
+
+def _metric_spec(metric: str, kind: str, task_name: str) -> _Metric:
+    if metric not in METRICS:
+        raise ValueError(
+            f"Unknown metric {metric!r} for task {task_name!r}; expected one of "
+            f"{sorted(METRICS)}."
+        )
+    spec = METRICS[metric]
+    if kind not in spec.kinds:
+        usable = sorted(name for name, s in METRICS.items() if kind in s.kinds)
+        raise ValueError(
+            f"Metric {metric!r} does not apply to task {task_name!r} of kind {kind!r}; "
+            f"use one of {usable}."
+        )
+    return spec
+
+
+def _unwrap(estimator, X):
+    """The fitted MultiTaskNetEstimator inside a search or Pipeline, and X transformed for it."""
+    while True:
+        if hasattr(estimator, "encoders_"):
+            return estimator, X
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        elif hasattr(estimator, "steps"):
+            X = estimator[:-1].transform(X)
+            estimator = estimator[-1]
+        else:
+            raise TypeError(
+                f"{type(estimator).__name__} is not a fitted MultiTaskNetEstimator, nor a "
+                "Pipeline or search that ends with one."
+            )
+
+
+class TaskScorer:
+    """Scores one task of a fitted model; a scorer for ``GridSearchCV(scoring=...)``.
+
+    Create it with :func:`make_task_scorer`. Called as ``scorer(estimator, X, y)``
+    where ``estimator`` is a fitted :class:`~sklearn_mtl.MultiTaskNetEstimator`, or a
+    Pipeline or search ending with one, and ``y`` has the columns seen in fit.
+    Greater is better: error metrics are negated, as in scikit-learn.
+    """
+
+    def __init__(self, task: str, metric: str | None = None):
+        self.task = task
+        self.metric = metric
+
+    def __call__(self, estimator, X, y, sample_weight=None) -> float:
+        final, Xt = _unwrap(estimator, X)
+        return final.score_tasks(Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric})[
+            self.task
+        ]
+
+    def __repr__(self) -> str:
+        metric = "" if self.metric is None else f", {self.metric!r}"
+        return f"make_task_scorer({self.task!r}{metric})"
+
+
+def make_task_scorer(task: str, metric: str | None = None) -> TaskScorer:
+    """Make a scorer of one task, for ``GridSearchCV``, ``cross_validate`` and friends.
+
+    Parameters
+    ----------
+    task : str
+        Name of the task to score.
+    metric : str, optional
+        One of ``METRICS``: ``"r2"``, ``"explained_variance"``,
+        ``"neg_mean_squared_error"``, ``"neg_root_mean_squared_error"``,
+        ``"neg_mean_absolute_error"`` (regression); ``"accuracy"``,
+        ``"balanced_accuracy"``, ``"f1"``, ``"precision"``, ``"recall"``,
+        ``"roc_auc"``, ``"average_precision"``, ``"neg_log_loss"``, ``"f1_macro"``,
+        ``"f1_micro"``, ``"f1_weighted"`` (classification); ``"hamming_score"``,
+        ``"f1_samples"`` (multilabel). By default the task kind's default score: R²
+        for regression, accuracy for binary and multiclass, 1 - Hamming loss for
+        multilabel. For binary tasks the positive class is ``classes_[1]``.
+
+    Returns
+    -------
+    TaskScorer
+        A callable ``scorer(estimator, X, y, sample_weight=None) -> float``.
+
+    See Also
+    --------
+    MultiTaskNetEstimator.score_tasks : all tasks' scores at once.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.metrics import make_task_scorer
+    >>> make_task_scorer("bought", "roc_auc")
+    make_task_scorer('bought', 'roc_auc')
+    """
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; expected one of {sorted(METRICS)}.")
+    return TaskScorer(task, metric)

@@ -1,0 +1,488 @@
+"""Tasks: what each target is, and how its labels are encoded for the network.
+
+A :class:`Task` is the user's declaration (name, kind, columns of y). At fit, the
+estimator resolves the declarations against y (:func:`resolve_tasks`), inferring kinds
+where none was given, and fits one :class:`TaskEncoder` per task, which turns labels into
+the float targets of the network and the network's outputs back into labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ._targets import TargetTable, missing_mask
+
+__all__ = ["KINDS", "MAX_INFERRED_CLASSES", "Task", "TaskEncoder", "resolve_tasks"]
+
+KINDS = ("regression", "binary", "multiclass", "multilabel")
+"""The task kinds, in the order the documentation lists them."""
+
+MAX_INFERRED_CLASSES = 20
+"""Integer-valued columns with at most this many distinct labels are inferred as classes."""
+
+DEFAULT_METRICS = {
+    "regression": "r2",
+    "binary": "accuracy",
+    "multiclass": "accuracy",
+    "multilabel": "hamming_score",
+}
+"""The score of each kind used by ``score``, ``score_tasks`` and early stopping."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction target of a multi-task model.
+
+    Parameters
+    ----------
+    name : str
+        Name of the task: the key of ``task_weights``, of ``score_tasks`` and of the
+        history entries. By default also the name of its column in a DataFrame y.
+    kind : {"regression", "binary", "multiclass", "multilabel"} or None, default=None
+        What the task predicts. None infers it from the labels at fit (not possible for
+        multilabel tasks, which must be declared).
+    columns : str, int or sequence of str or int, default=None
+        The columns of y that hold the task's labels: names of a DataFrame y or integer
+        positions. None takes the column named ``name`` in a DataFrame y, else the next
+        column not claimed by another task. A multilabel task spans several 0/1 columns.
+    depth : int, default=None
+        For architectures that support it, the depth of the shared trunk at which the
+        task's head is attached (1 = after the first hidden layer); None is the top.
+    inputs_from : sequence of str, default=None
+        For architectures that support it, names of earlier tasks whose outputs this
+        task's head also receives (task chains).
+
+    See Also
+    --------
+    MultiTaskNetEstimator : the estimator that takes a list of tasks.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import Task
+    >>> Task("prefs", "multilabel", columns=["books", "music"])
+    Task(name='prefs', kind='multilabel', columns=('books', 'music'), depth=None, inputs_from=())
+    """
+
+    name: str
+    kind: str | None = None
+    columns: tuple[str | int, ...] | None = None
+    depth: int | None = None
+    inputs_from: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"A task name must be a non-empty string; got {self.name!r}.")
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(
+                f"Task {self.name!r} has unknown kind {self.kind!r}; expected one of {KINDS}."
+            )
+        if self.columns is not None:
+            columns = self.columns
+            if isinstance(columns, str | int | np.integer):
+                columns = (columns,)
+            columns = tuple(
+                int(c) if isinstance(c, np.integer) else c for c in columns  # type: ignore[union-attr]
+            )
+            for column in columns:
+                if not isinstance(column, str | int) or isinstance(column, bool):
+                    raise TypeError(
+                        f"Task {self.name!r}: columns must be names (str) or positions "
+                        f"(int); got {column!r}."
+                    )
+            if not columns:
+                raise ValueError(f"Task {self.name!r} has an empty list of columns.")
+            object.__setattr__(self, "columns", columns)
+        if self.depth is not None and (
+            isinstance(self.depth, bool) or not isinstance(self.depth, int | np.integer)
+        ):
+            raise TypeError(f"Task {self.name!r}: depth must be an int; got {self.depth!r}.")
+        inputs_from = self.inputs_from or ()
+        if isinstance(inputs_from, str):
+            inputs_from = (inputs_from,)
+        object.__setattr__(self, "inputs_from", tuple(inputs_from))
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task predicts classes (every kind but regression)."""
+        return self.kind != "regression"
+
+
+def _declared_tasks(tasks: object) -> list[Task]:
+    """Turn the ``tasks`` parameter (list of Task, dict, or None) into a list."""
+    if isinstance(tasks, Task):
+        return [tasks]
+    if isinstance(tasks, Mapping):
+        return [Task(str(name), kind) for name, kind in tasks.items()]
+    if isinstance(tasks, Sequence) and not isinstance(tasks, str):
+        declared = []
+        for task in tasks:
+            if isinstance(task, Task):
+                declared.append(task)
+            elif isinstance(task, str):
+                declared.append(Task(task))
+            else:
+                raise TypeError(
+                    f"tasks must hold Task objects or task names; got {task!r}."
+                )
+        return declared
+    raise TypeError(
+        "tasks must be None, a list of Task objects, or a dict {name: kind}; "
+        f"got {type(tasks).__name__}."
+    )
+
+
+def _position_of(task: Task, column: str | int, table: TargetTable) -> int:
+    n_columns = len(table.columns)
+    if isinstance(column, str):
+        if table.names is None:
+            raise ValueError(
+                f"Task {task.name!r} names column {column!r}, but y has no column names; "
+                "use integer positions or pass y as a DataFrame."
+            )
+        if column not in table.names:
+            raise ValueError(
+                f"Task {task.name!r} names column {column!r}, which is not in y "
+                f"(columns: {table.names})."
+            )
+        return table.names.index(column)
+    if not -n_columns <= column < n_columns:
+        raise ValueError(
+            f"Task {task.name!r} names column position {column}, but y has {n_columns} "
+            "column(s)."
+        )
+    return column % n_columns
+
+
+def resolve_tasks(tasks: object, table: TargetTable) -> list[tuple[Task, tuple[int, ...]]]:
+    """Match task declarations to the columns of y.
+
+    Parameters
+    ----------
+    tasks : None, list of Task or dict
+        The estimator's ``tasks`` parameter.
+    table : TargetTable
+        The columns of y.
+
+    Returns
+    -------
+    list of (Task, tuple of int)
+        Each task with the positions of its columns in y; kinds are not inferred yet.
+    """
+    n_columns = len(table.columns)
+    if tasks is None:
+        names = table.names or [f"task{j}" for j in range(n_columns)]
+        return [(Task(name), (j,)) for j, name in enumerate(names)]
+
+    declared = _declared_tasks(tasks)
+    if not declared:
+        raise ValueError("tasks is empty: declare at least one task.")
+    names = [task.name for task in declared]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"Task names must be unique; repeated: {duplicates}.")
+    for index, task in enumerate(declared):
+        unknown = [name for name in task.inputs_from if name not in names[:index]]
+        if unknown:
+            raise ValueError(
+                f"Task {task.name!r} takes inputs from {unknown}, which are not tasks "
+                f"declared before it ({names[:index]})."
+            )
+
+    claimed: dict[int, str] = {}
+    positions: list[tuple[int, ...] | None] = []
+    for task in declared:
+        found: tuple[int, ...] | None = None
+        if task.columns is not None:
+            found = tuple(_position_of(task, column, table) for column in task.columns)
+        elif table.names is not None and task.name in table.names:
+            found = (table.names.index(task.name),)
+        elif table.is_frame:
+            raise ValueError(
+                f"Task {task.name!r} has no column of that name in y (columns: "
+                f"{table.names}); name the task after a column or pass "
+                f"Task({task.name!r}, ..., columns=[...])."
+            )
+        if found is not None:
+            for position in found:
+                if position in claimed:
+                    raise ValueError(
+                        f"y {table.label(position)} is claimed by both task "
+                        f"{claimed[position]!r} and task {task.name!r}."
+                    )
+                claimed[position] = task.name
+        positions.append(found)
+
+    free = iter(j for j in range(n_columns) if j not in claimed)
+    resolved = []
+    for task, found in zip(declared, positions, strict=True):
+        if found is None:
+            position = next(free, None)
+            if position is None:
+                raise ValueError(
+                    f"y has {n_columns} column(s), too few for the {len(declared)} tasks "
+                    f"declared: no column is left for task {task.name!r}."
+                )
+            claimed[position] = task.name
+            found = (position,)
+        if task.kind != "multilabel" and len(found) != 1:
+            raise ValueError(
+                f"Task {task.name!r} of kind {task.kind!r} spans {len(found)} columns; "
+                "only multilabel tasks span several columns."
+            )
+        resolved.append((task, found))
+    unused = [table.label(j) for j in range(n_columns) if j not in claimed]
+    if unused:
+        raise ValueError(
+            f"y has {n_columns} columns but {', '.join(unused)} belong to no task; "
+            "declare a task for each column, or drop the column from y."
+        )
+    return resolved
+
+
+def _numeric_or_none(values: np.ndarray) -> np.ndarray | None:
+    """Labels as float64 when they are all real numbers (not booleans), else None."""
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64, copy=False)
+    if values.dtype.kind == "O" and all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in values
+    ):
+        return values.astype(np.float64)
+    return None
+
+
+def _unique_labels(task_name: str, values: np.ndarray) -> np.ndarray:
+    try:
+        return np.unique(values)
+    except TypeError:
+        types = sorted({type(v).__name__ for v in values})
+        raise ValueError(
+            f"Task {task_name!r} has labels of mixed types ({', '.join(types)}); "
+            "labels of one task must be comparable (all numbers or all strings)."
+        ) from None
+
+
+def _class_labels(task_name: str, labelled: np.ndarray) -> np.ndarray:
+    """Sorted distinct class labels; integer-valued floats become integers."""
+    numeric = _numeric_or_none(labelled)
+    if numeric is not None:
+        classes = np.unique(numeric)
+        if np.all(classes == np.round(classes)):
+            return classes.astype(np.int64)
+        return classes
+    return _unique_labels(task_name, labelled)
+
+
+def infer_kind(labelled: np.ndarray, categorical: bool, task_name: str) -> str:
+    """The kind of a single-column task from its labelled values (DESIGN.md section 1)."""
+    numeric = None if categorical else _numeric_or_none(labelled)
+    if numeric is not None:
+        distinct = np.unique(numeric)
+        integer_valued = bool(np.all(distinct == np.round(distinct)))
+        if not integer_valued or len(distinct) > MAX_INFERRED_CLASSES:
+            return "regression"
+        n_classes = len(distinct)
+    else:
+        n_classes = len(_unique_labels(task_name, labelled))
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+class TaskEncoder:
+    """Encodes one task's labels into network targets and decodes its outputs.
+
+    Targets are float32 with NaN for a missing label: the standardised value for
+    regression, the class index for binary and multiclass, 0/1 per label for multilabel.
+
+    Parameters
+    ----------
+    task : Task
+        The declaration (its kind may be None: it is then inferred in :meth:`fit`).
+    positions : tuple of int
+        Positions of the task's columns in y.
+
+    Attributes
+    ----------
+    task_ : Task
+        The declaration with its kind and columns resolved.
+    classes_ : ndarray or None
+        Class labels (binary, multiclass) or label column names (multilabel).
+    mean_, scale_ : float
+        Standardisation of a regression target.
+    """
+
+    def __init__(self, task: Task, positions: tuple[int, ...]):
+        self.task = task
+        self.positions = positions
+
+    # -- fitting -----------------------------------------------------------------
+    def fit(self, table: TargetTable, classes: object = None) -> TaskEncoder:
+        """Learn the kind, classes or standardisation from the labelled values."""
+        task = self.task
+        columns = [table.columns[p] for p in self.positions]
+        labels = [table.label(p) for p in self.positions]
+        if table.names is not None:
+            column_ids: tuple[str | int, ...] = tuple(table.names[p] for p in self.positions)
+        else:
+            column_ids = self.positions
+        labelled = []
+        for column, label in zip(columns, labels, strict=True):
+            values = column[~missing_mask(column)]
+            if len(values) == 0:
+                raise ValueError(
+                    f"Task {task.name!r} has no label: every value of y {label} is "
+                    "missing (NaN/None). Drop the task or provide labels."
+                )
+            labelled.append(values)
+
+        kind = task.kind
+        if kind is None:
+            kind = infer_kind(labelled[0], table.categorical[self.positions[0]], task.name)
+        self.task_ = replace(task, kind=kind, columns=column_ids)
+        self.classes_: np.ndarray | None = None
+        self.mean_, self.scale_ = 0.0, 1.0
+
+        if kind == "regression":
+            numeric = _numeric_or_none(labelled[0])
+            if numeric is None or table.categorical[self.positions[0]]:
+                raise ValueError(
+                    f"Task {task.name!r} is a regression task but y {labels[0]} holds "
+                    f"non-numeric labels such as {labelled[0][0]!r}."
+                )
+            if not np.all(np.isfinite(numeric)):
+                raise ValueError(f"Task {task.name!r}: y {labels[0]} holds infinite values.")
+            self.mean_ = float(numeric.mean())
+            std = float(numeric.std())
+            self.scale_ = std if std > 1e-12 * max(1.0, abs(self.mean_)) else 1.0
+        elif kind == "multilabel":
+            for values, label in zip(labelled, labels, strict=True):
+                self._indicator(values, label)
+            self.classes_ = np.asarray(column_ids, dtype=object)
+        else:
+            if classes is not None:
+                found = _class_labels(task.name, labelled[0])
+                self.classes_ = _class_labels(task.name, np.asarray(classes))
+                unknown = np.setdiff1d(found, self.classes_)
+                if len(unknown):
+                    raise ValueError(
+                        f"Task {task.name!r}: labels {unknown.tolist()} are not among the "
+                        f"classes given ({self.classes_.tolist()})."
+                    )
+            else:
+                self.classes_ = _class_labels(task.name, labelled[0])
+            n_classes = len(self.classes_)
+            if n_classes < 2:
+                raise ValueError(
+                    f"Task {task.name!r} has one class only ({self.classes_.tolist()}) in "
+                    f"y {labels[0]}; a classification task needs at least 2 classes."
+                )
+            if kind == "binary" and n_classes > 2:
+                raise ValueError(
+                    f"Task {task.name!r} is declared binary but y {labels[0]} has "
+                    f"{n_classes} classes; declare it 'multiclass'."
+                )
+        return self
+
+    # -- shapes --------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return str(self.task_.kind)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network output for this task."""
+        if self.kind in ("regression", "binary"):
+            return 1
+        assert self.classes_ is not None
+        return len(self.classes_)
+
+    @property
+    def n_targets(self) -> int:
+        """Number of target columns (1 except for multilabel)."""
+        return len(self.positions)
+
+    # -- encoding ------------------------------------------------------------------
+    def encode(self, table: TargetTable) -> np.ndarray:
+        """Float32 targets of shape (n_samples, n_targets), NaN where missing."""
+        encoded = np.full((table.n_samples, self.n_targets), np.nan, dtype=np.float32)
+        for j, position in enumerate(self.positions):
+            column = table.columns[position]
+            present = ~missing_mask(column)
+            values = column[present]
+            if self.kind == "regression":
+                numeric = _numeric_or_none(values)
+                if numeric is None:
+                    raise ValueError(
+                        f"Task {self.task_.name!r} is a regression task but y "
+                        f"{table.label(position)} holds non-numeric labels."
+                    )
+                encoded[present, j] = (numeric - self.mean_) / self.scale_
+            elif self.kind == "multilabel":
+                encoded[present, j] = self._indicator(values, table.label(position))
+            else:
+                encoded[present, j] = self._class_indices(values, table.label(position))
+        return encoded
+
+    def _indicator(self, values: np.ndarray, label: str) -> np.ndarray:
+        """0/1 labels of a multilabel column as floats, or a clear error."""
+        is_binary = values.dtype == bool or (
+            values.dtype.kind == "O" and all(isinstance(v, bool | np.bool_) for v in values)
+        )
+        numeric = values.astype(np.float64) if is_binary else _numeric_or_none(values)
+        if numeric is None or not np.all(np.isin(numeric, (0.0, 1.0))):
+            raise ValueError(
+                f"Task {self.task.name!r} is multilabel, so y {label} must hold 0/1 or "
+                f"booleans; found {_unique_labels(self.task.name, values)[:5].tolist()}."
+            )
+        return numeric
+
+    def _class_indices(self, values: np.ndarray, label: str) -> np.ndarray:
+        assert self.classes_ is not None
+        numeric = _numeric_or_none(values)
+        if numeric is not None and self.classes_.dtype.kind in "iuf":
+            indices = np.searchsorted(self.classes_, numeric)
+            indices = np.clip(indices, 0, len(self.classes_) - 1)
+            known = self.classes_[indices] == numeric
+        else:
+            lookup = {label_: index for index, label_ in enumerate(self.classes_.tolist())}
+            indices = np.fromiter((lookup.get(v, -1) for v in values.tolist()), np.int64)
+            known = indices >= 0
+        if not np.all(known):
+            unknown = _unique_labels(self.task_.name, values[~known])
+            raise ValueError(
+                f"Task {self.task_.name!r}: y {label} holds labels {unknown[:5].tolist()} "
+                f"that were not seen in fit (classes: {self.classes_.tolist()})."
+            )
+        return indices
+
+    # -- decoding ------------------------------------------------------------------
+    def proba(self, outputs: np.ndarray) -> np.ndarray:
+        """Probabilities from raw outputs: (n, 2) binary, (n, k) multiclass/multilabel."""
+        if self.kind == "binary":
+            positive = _sigmoid(outputs[:, 0])
+            return np.column_stack([1.0 - positive, positive])
+        if self.kind == "multilabel":
+            return _sigmoid(outputs)
+        if self.kind == "multiclass":
+            shifted = outputs - outputs.max(axis=1, keepdims=True)
+            exp = np.exp(shifted)
+            return exp / exp.sum(axis=1, keepdims=True)
+        raise ValueError(f"Task {self.task_.name!r} is a regression task: it has no proba.")
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions in label space: (n,) for one column, (n, k) for multilabel."""
+        if self.kind == "regression":
+            return outputs[:, 0].astype(np.float64) * self.scale_ + self.mean_
+        if self.kind == "multilabel":
+            return (outputs > 0).astype(np.int64)
+        assert self.classes_ is not None
+        if self.kind == "binary":
+            return self.classes_[(outputs[:, 0] > 0).astype(np.int64)]
+        return self.classes_[outputs.argmax(axis=1)]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -x))
