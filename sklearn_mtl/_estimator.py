@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -92,10 +93,12 @@ class MultiTaskNetEstimator(BaseEstimator):
         Rows per training batch (all rows when larger than the data).
     max_epochs : int, default=200
         Maximum number of passes over the training data.
-    early_stopping : bool, default=True
+    early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, stop when the unweighted mean of
         the tasks' validation scores has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
+        ``n_iter_no_change`` epochs, and restore the weights of the best epoch. Off by
+        default, as in scikit-learn's MLP: on small data the validation split is small
+        and its scores too noisy to stop on.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -178,7 +181,7 @@ class MultiTaskNetEstimator(BaseEstimator):
         alpha=1e-4,
         batch_size=256,
         max_epochs=200,
-        early_stopping=True,
+        early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -251,6 +254,8 @@ class MultiTaskNetEstimator(BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         tags.input_tags.sparse = True
+        tags.classifier_tags = ClassifierTags(multi_class=True, multi_label=True)
+        tags.regressor_tags = RegressorTags()
         return tags
 
     def _check_params(self) -> None:
