@@ -1,0 +1,112 @@
+"""Do the defaults hold? Per-task cross-validated scores of the untuned estimator.
+
+For each real dataset, on the same folds: ``MultiTaskNetEstimator`` with its defaults
+(only the task kinds declared), scikit-learn's ``MLPRegressor``/``MLPClassifier`` with
+theirs, and a linear model (``Ridge``/``LogisticRegression``), one per task. Inputs are
+one-hot encoded (categories) and standardised (numbers) in a Pipeline for every model.
+Scores: R² for regression, accuracy for classification, mean over folds.
+
+    python benchmarks/defaults.py                 # every dataset (tens of minutes on 2 cores)
+    python benchmarks/defaults.py --datasets student-performance --param alpha=0.01
+    python benchmarks/defaults.py --smoke         # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from _datasets import LOADERS, Dataset, data_dir
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.compose import make_column_transformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from sklearn_mtl import MultiTaskNetEstimator
+
+
+def encoder(dataset: Dataset):
+    numeric = [c for c in dataset.X.columns if c not in dataset.categorical]
+    return make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), dataset.categorical),
+        (StandardScaler(), numeric),
+    )
+
+
+def single_task_models(kind: str, max_iter: int) -> dict[str, object]:
+    if kind == "regression":
+        return {"sklearn MLP": MLPRegressor(max_iter=max_iter, random_state=0), "linear": Ridge()}
+    return {
+        "sklearn MLP": MLPClassifier(max_iter=max_iter, random_state=0),
+        "linear": LogisticRegression(max_iter=2000),
+    }
+
+
+def run_fold(dataset: Dataset, train, test, params: dict, max_epochs: int) -> list[dict]:
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    X_train, X_test = dataset.X.iloc[train], dataset.X.iloc[test]
+    y_train, y_test = dataset.y.iloc[train], dataset.y.iloc[test]
+    rows = []
+    net = MultiTaskNetEstimator(tasks=dataset.tasks, random_state=0, max_epochs=max_epochs, **params)
+    pipe = make_pipeline(encoder(dataset), net)
+    start = time.perf_counter()
+    pipe.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    scores = pipe[-1].score_tasks(pipe[:-1].transform(X_test), y_test)
+    for task, score in scores.items():
+        rows.append({"model": "multi-task net", "task": task, "score": score, "seconds": seconds})
+    for task, kind in dataset.tasks.items():
+        for name, model in single_task_models(kind, max_epochs).items():
+            pipe = make_pipeline(encoder(dataset), clone(model))
+            start = time.perf_counter()
+            pipe.fit(X_train, y_train[task])
+            rows.append({"model": name, "task": task, "score": pipe.score(X_test, y_test[task]),
+                         "seconds": time.perf_counter() - start})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir")
+    parser.add_argument("--datasets", nargs="*", default=list(LOADERS))
+    parser.add_argument("--param", action="append", default=[],
+                        help="estimator parameter NAME=VALUE (Python literal), repeatable")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="tiny subsample, 2 epochs, 1 fold")
+    args = parser.parse_args()
+    params = {}
+    for item in args.param:
+        name, value = item.split("=", 1)
+        params[name] = eval(value, {})  # a literal from the command line
+    root = data_dir(args.data_dir)
+    max_epochs = 2 if args.smoke else 200
+    print(f"MultiTaskNetEstimator defaults{' with ' + str(params) if params else ''}; "
+          f"max_epochs={max_epochs}")
+    for name in args.datasets:
+        dataset = LOADERS[name](root)
+        if args.smoke:
+            keep = np.random.default_rng(0).choice(len(dataset.X), 300, replace=False)
+            dataset.X, dataset.y = dataset.X.iloc[keep], dataset.y.iloc[keep]
+            dataset.groups = None if dataset.groups is None else dataset.groups[keep]
+            dataset.stratify = None if dataset.stratify is None else dataset.stratify[keep]
+        splits = dataset.splits()[:1] if args.smoke else dataset.splits()
+        start = time.perf_counter()
+        results = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_fold)(dataset, train, test, params, max_epochs) for train, test in splits
+        )
+        table = pd.DataFrame([row for rows in results for row in rows])
+        summary = table.pivot_table(index="model", columns="task", values="score", aggfunc="mean")
+        print(f"\n{dataset.name} ({len(dataset.X)} rows, {len(splits)} folds"
+              f"{', ' + dataset.note if dataset.note else ''}; {time.perf_counter() - start:.0f}s)")
+        print(summary.loc[["multi-task net", "sklearn MLP", "linear"]].round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
