@@ -3,10 +3,19 @@
 Each method is a parameter object whose :meth:`~LossWeighting.build` returns a
 :class:`WeightingModule`; :func:`get_weighting` resolves the string aliases accepted by
 ``MultiTaskNetEstimator(loss_weighting=...)``.
+
+Loss-level methods combine the task losses into one scalar: :class:`FixedWeighting`,
+:class:`UncertaintyWeighting`, :class:`DynamicWeightAverage`,
+:class:`RandomLossWeighting`, :class:`GeometricLossStrategy`, :class:`FAMO`.
+Gradient-level methods combine the tasks' gradients of the shared part of the network
+(:class:`GradientLevelWeighting`): :class:`DBMTL`, :class:`GradNorm`, :class:`PCGrad`,
+:class:`MGDA`, :class:`CAGrad`, :class:`IMTL`, :class:`NashMTL`, :class:`AlignedMTL`,
+:class:`UPGrad`.
 """
 
 from __future__ import annotations
 
+from ._aligned import AlignedMTL, aligned_coefficients
 from ._base import (
     BackwardContext,
     FixedWeighting,
@@ -14,10 +23,52 @@ from ._base import (
     LossWeighting,
     WeightingModule,
 )
+from ._cagrad import CAGrad, cagrad_coefficients
+from ._dbmtl import DBMTL
+from ._dwa import DynamicWeightAverage
+from ._famo import FAMO
+from ._geometric import GeometricLossStrategy
+from ._gradient import GradientLevelWeighting
+from ._gradnorm import GradNorm, gradnorm_gradient
+from ._imtl import IMTL, imtl_coefficients
+from ._mgda import MGDA
+from ._nash import NashMTL, nash_coefficients
+from ._pcgrad import PCGrad, pcgrad_coefficients
+from ._rlw import RandomLossWeighting
+from ._solvers import min_norm_simplex
+from ._uncertainty import UncertaintyWeighting
+from ._upgrad import UPGrad, upgrad_coefficients
 
 WEIGHTINGS: dict[str, type[LossWeighting]] = {
     "fixed": FixedWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
+    "geometric": GeometricLossStrategy,
+    "famo": FAMO,
+    "dbmtl": DBMTL,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+    "cagrad": CAGrad,
+    "imtl": IMTL,
+    "nash": NashMTL,
+    "aligned": AlignedMTL,
+    "upgrad": UPGrad,
 }
+
+#: Aliases of the methods that need per-task gradients (one backward pass per task).
+GRADIENT_LEVEL = (
+    "dbmtl",
+    "gradnorm",
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "imtl",
+    "nash",
+    "aligned",
+    "upgrad",
+)
 
 
 def get_weighting(loss_weighting: str | LossWeighting) -> LossWeighting:
@@ -37,6 +88,8 @@ def get_weighting(loss_weighting: str | LossWeighting) -> LossWeighting:
     >>> from sklearn_mtl.weighting import get_weighting
     >>> get_weighting("fixed")
     FixedWeighting()
+    >>> get_weighting("gradnorm")
+    GradNorm()
     """
     if isinstance(loss_weighting, LossWeighting):
         return loss_weighting
@@ -49,11 +102,35 @@ def get_weighting(loss_weighting: str | LossWeighting) -> LossWeighting:
 
 
 __all__ = [
+    "GRADIENT_LEVEL",
     "WEIGHTINGS",
+    "AlignedMTL",
     "BackwardContext",
+    "CAGrad",
+    "DBMTL",
+    "DynamicWeightAverage",
+    "FAMO",
     "FixedWeighting",
+    "GeometricLossStrategy",
+    "GradNorm",
+    "GradientLevelWeighting",
+    "IMTL",
     "LossLevelWeighting",
     "LossWeighting",
+    "MGDA",
+    "NashMTL",
+    "PCGrad",
+    "RandomLossWeighting",
+    "UPGrad",
+    "UncertaintyWeighting",
     "WeightingModule",
+    "aligned_coefficients",
+    "cagrad_coefficients",
     "get_weighting",
+    "gradnorm_gradient",
+    "imtl_coefficients",
+    "min_norm_simplex",
+    "nash_coefficients",
+    "pcgrad_coefficients",
+    "upgrad_coefficients",
 ]

@@ -21,6 +21,7 @@ The fixed ``task_weights`` of the estimator arrive as ``base_weights``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -63,11 +64,15 @@ class WeightingModule(nn.Module):
         The fixed per-task weights (the estimator's ``task_weights``; 1.0 by default).
     """
 
+    base_weights: torch.Tensor
+    weight_sum: torch.Tensor
+    step_count: torch.Tensor
+
     def __init__(self, base_weights: torch.Tensor):
         super().__init__()
         self.register_buffer("base_weights", base_weights.detach().clone().float())
         self.register_buffer("weight_sum", torch.zeros_like(self.base_weights))
-        self.register_buffer("step_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("step_count", torch.zeros_like(self.base_weights))
 
     @property
     def n_tasks(self) -> int:
@@ -95,13 +100,31 @@ class WeightingModule(nn.Module):
         """
         raise NotImplementedError
 
-    def record(self, weights: torch.Tensor) -> None:
-        """Accumulate the effective task weights of a step (no host synchronisation)."""
-        self.weight_sum += weights.detach()
-        self.step_count += 1
+    def record(self, weights: torch.Tensor, present: torch.Tensor | None = None) -> None:
+        """Accumulate the effective task weights of a step (no host synchronisation).
+
+        Parameters
+        ----------
+        weights : torch.Tensor of shape (n_tasks,)
+            The weights the step applied.
+        present : torch.Tensor of bool, shape (n_tasks,), optional
+            Tasks that had labels in the batch; only those steps count in each task's
+            mean (a task missing from half the batches does not show half its weight).
+            All tasks when None.
+        """
+        if present is None:
+            self.weight_sum += weights.detach()
+            self.step_count += 1
+        else:
+            mask = present.to(self.weight_sum)
+            self.weight_sum += weights.detach() * mask
+            self.step_count += mask
 
     def pop_epoch_weights(self) -> torch.Tensor:
-        """Mean effective task weights since the last call, then reset."""
+        """Each task's mean effective weight over the steps since the last call, then reset.
+
+        The mean is over the steps where the task had labels (0 if it had none).
+        """
         mean = self.weight_sum / self.step_count.clamp(min=1)
         self.weight_sum.zero_()
         self.step_count.zero_()
@@ -124,15 +147,22 @@ class LossLevelWeighting(WeightingModule):
 
     def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         weights = self.base_weights * self.task_weights(losses, present)
-        self.record(weights)
+        self.record(weights, present)
         return (weights * losses * present).sum()
 
     def backward(
         self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
     ) -> torch.Tensor:
+        """Back-propagate :meth:`combine`; report ``sum_t base_weights[t] * loss_t``.
+
+        The reported loss is the fixed-weighted sum for every method (not the method's
+        own objective, e.g. with uncertainty regularisers), so that training losses are
+        comparable across methods and with the validation loss.
+        """
         total = self.combine(losses, present)
-        total.backward()
-        return total.detach()
+        if total.requires_grad:
+            total.backward()
+        return (self.base_weights * losses * present).sum().detach()
 
 
 class LossWeighting(BaseEstimator):
@@ -142,8 +172,24 @@ class LossWeighting(BaseEstimator):
     ``get_params``/``set_params`` and GridSearchCV work) and implement :meth:`build`.
     """
 
-    def build(self, base_weights: torch.Tensor) -> WeightingModule:
-        """Return a fresh :class:`WeightingModule` for tasks with these fixed weights."""
+    def build(
+        self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
+    ) -> WeightingModule:
+        """Return a fresh :class:`WeightingModule` for tasks with these fixed weights.
+
+        Parameters
+        ----------
+        base_weights : torch.Tensor of shape (n_tasks,)
+            The fixed task weights (the estimator's ``task_weights``).
+        task_kinds : sequence of str, optional
+            Each task's kind (``"regression"``, ``"binary"``, ``"multiclass"``,
+            ``"multilabel"``), for methods whose form depends on it (uncertainty
+            weighting); None when unknown.
+
+        Returns
+        -------
+        WeightingModule
+        """
         raise NotImplementedError
 
 
@@ -154,7 +200,12 @@ class _FixedWeightingModule(LossLevelWeighting):
 class FixedWeighting(LossWeighting):
     """Static task weights: the loss is ``sum_t task_weights[t] * loss_t``.
 
-    With no ``task_weights`` every task weighs 1.0 (equal weighting).
+    With no ``task_weights`` every task weighs 1.0 (equal weighting). This is the
+    estimator's default ``loss_weighting="fixed"``.
+
+    See Also
+    --------
+    UncertaintyWeighting, DynamicWeightAverage : weights that adapt during training.
 
     Examples
     --------
@@ -165,5 +216,7 @@ class FixedWeighting(LossWeighting):
     tensor(4.)
     """
 
-    def build(self, base_weights: torch.Tensor) -> WeightingModule:
+    def build(
+        self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
+    ) -> WeightingModule:
         return _FixedWeightingModule(base_weights)

@@ -1,0 +1,135 @@
+"""Conflict-Averse Gradient descent (Liu, Liu, Jin, Stone & Liu, NeurIPS 2021)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ._base import LossWeighting
+from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._solvers import minimize_on_simplex
+from ._utils import check_number
+
+__all__ = ["CAGrad", "cagrad_coefficients"]
+
+
+def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 200) -> np.ndarray:
+    """CAGrad's update ``d = sum_t a_t g_t`` from the Gram matrix of the task gradients.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (n, n)
+        Gram matrix of the (already weighted) task gradients.
+    c : float
+        Radius of the ball around the mean gradient, relative to its norm.
+    max_iter : int
+        Iterations of the dual solver.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The coefficients ``a``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl.weighting import cagrad_coefficients
+    >>> cagrad_coefficients(np.eye(2), c=0.0)
+    array([0.5, 0.5])
+    """
+    n = gram.shape[0]
+    mean = np.full(n, 1.0 / n)
+    g0_sq = float(mean @ gram @ mean)
+    if c <= 0 or g0_sq <= 1e-30:
+        return mean
+    radius = c * np.sqrt(g0_sq)
+    linear = gram @ mean  # <g_i, g0>
+    floor = 1e-12 * g0_sq
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        kw = gram @ w
+        norm = np.sqrt(max(float(w @ kw), 0.0) + floor)
+        return float(w @ linear) + radius * norm, linear + radius * kw / norm
+
+    w = minimize_on_simplex(objective, mean, max_iter=max_iter)
+    gw_norm = np.sqrt(max(float(w @ gram @ w), 0.0))
+    if gw_norm <= 1e-9 * np.sqrt(g0_sq):  # 0 in the hull: Pareto-stationary, no ball step
+        return mean
+    return mean + (radius / gw_norm) * w
+
+
+class _CAGradModule(GradientLevelWeighting):
+    def __init__(self, base_weights, gradient_on, c, max_iter):
+        super().__init__(base_weights, gradient_on)
+        self.c = float(c)
+        self.max_iter = int(max_iter)
+
+    def solve(self, gram, losses, base_weights):
+        scaled = gram * np.outer(base_weights, base_weights)
+        return base_weights * cagrad_coefficients(scaled, self.c, self.max_iter)
+
+
+@gradient_on_doc("parameters")
+class CAGrad(LossWeighting):
+    r"""Conflict-Averse Gradient descent (Liu, Liu, Jin, Stone & Liu, 2021).
+
+    CAGrad looks, in a ball around the mean gradient :math:`g_0 = \frac1T\sum_t g_t`,
+    for the update that most improves the worst-off task:
+
+    .. math::
+
+        \max_{d} \min_t \; g_t \cdot d
+        \quad \text{s.t.} \quad \lVert d - g_0 \rVert \le c \lVert g_0 \rVert .
+
+    Its dual is a problem on the simplex,
+    :math:`\min_{w \in \Delta} g_w \cdot g_0 + c\lVert g_0\rVert \lVert g_w \rVert` with
+    :math:`g_w = \sum_t w_t g_t`, solved here by projected gradient on the Gram matrix;
+    then :math:`d = g_0 + c\lVert g_0 \rVert\, g_w / \lVert g_w \rVert`. ``c = 0`` gives
+    the mean gradient (fixed equal weighting, divided by :math:`T`); larger ``c`` trades
+    the average improvement for the worst task's (the paper uses 0.4 to 0.5).
+
+    The fixed ``task_weights`` :math:`w_t` scale the task gradients before the problem,
+    so that :math:`g_0 = \frac1T \sum_t w_t g_t`. The recorded weights are the
+    coefficients of :math:`d` on the unscaled gradients. The heads receive the gradient
+    of :math:`\sum_t w_t L_t`.
+
+    Parameters
+    ----------
+    c : float, default=0.5
+        Radius of the ball, relative to :math:`\lVert g_0 \rVert`, >= 0.
+    %(gradient_on)s
+    max_iter : int, default=200
+        Iterations of the dual solver.
+
+    References
+    ----------
+    Liu, B., Liu, X., Jin, X., Stone, P., & Liu, Q. (2021). Conflict-averse gradient
+    descent for multi-task learning. *NeurIPS*.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.weighting import BackwardContext, CAGrad
+    >>> theta = torch.nn.Parameter(torch.zeros(2))
+    >>> losses = torch.stack([theta @ torch.tensor([1.0, 0.0]),
+    ...                       theta @ torch.tensor([-0.5, 1.0])])
+    >>> module = CAGrad(c=0.0).build(torch.ones(2))
+    >>> _ = module.backward(losses, torch.tensor([True, True]), BackwardContext([theta], theta))
+    >>> theta.grad  # c = 0: the mean gradient
+    tensor([0.2500, 0.5000])
+    """
+
+    def __init__(self, c: float = 0.5, gradient_on: str = "parameters", max_iter: int = 200):
+        self.c = c
+        self.gradient_on = gradient_on
+        self.max_iter = max_iter
+
+    def build(
+        self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
+    ) -> _CAGradModule:
+        check_number("c", self.c, low=0)
+        check_gradient_on(self.gradient_on)
+        check_number("max_iter", self.max_iter, low=1)
+        return _CAGradModule(base_weights, self.gradient_on, self.c, self.max_iter)

@@ -1,0 +1,198 @@
+"""Shared machinery of gradient-level weighting methods.
+
+A gradient-level method looks at the per-task gradients ``g_t`` of the shared part of
+the network and chooses the shared update ``d``. Every method here writes ``d`` as a
+combination of the task gradients, ``d = sum_t a_t g_t`` (DB-MTL uses running averages
+of them), so that the coefficients ``a`` are the "task weights" recorded in the history.
+
+Cost: one backward pass per present task through the shared part (``gradient_on=
+"parameters"``) or through the heads only (``gradient_on="representation"``), plus one
+ordinary backward pass; the small sub-problem on the ``n_tasks x n_tasks`` Gram matrix
+``K = G G^T`` runs on the host (one device-to-host copy per step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._base import BackwardContext, WeightingModule
+from ._utils import as_mask, check_choice
+
+__all__ = ["GRADIENT_ON", "GradientLevelWeighting", "check_gradient_on", "gradient_on_doc"]
+
+#: Where gradient-level methods take the task gradients.
+GRADIENT_ON = ("parameters", "representation")
+
+GRADIENT_ON_DOC = """gradient_on : {"parameters", "representation"}, default="%s"
+        Where the per-task gradients are taken. ``"parameters"``: with respect to the
+        shared parameters (exact; one backward pass through the trunk per task, and a
+        ``n_tasks x n_shared_parameters`` matrix). ``"representation"``: with respect to
+        the shared representation ``Z = module.shared(X)`` of the batch (the "upper
+        bound" of Sener & Koltun, 2018; backward passes through the heads only and a
+        ``n_tasks x (batch_size * width)`` matrix, much cheaper for wide trunks, but the
+        geometry of ``dL/dZ`` differs from that of ``dL/dtheta`` by the trunk's Jacobian,
+        so conflicts between tasks are measured approximately)."""
+
+
+def gradient_on_doc(default: str):
+    """Class decorator: put the ``gradient_on`` parameter's text in the docstring."""
+
+    def decorate(cls):
+        if cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace("%(gradient_on)s", GRADIENT_ON_DOC % default)
+        return cls
+
+    return decorate
+
+
+def check_gradient_on(value: object) -> None:
+    """Validate a ``gradient_on`` parameter."""
+    check_choice("gradient_on", value, GRADIENT_ON)
+
+
+def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Copy small tensors to float64 numpy arrays in one synchronisation."""
+    flat = torch.cat([t.detach().reshape(-1).double() for t in tensors]).cpu().numpy()
+    out, start = [], 0
+    for t in tensors:
+        out.append(flat[start : start + t.numel()].reshape(tuple(t.shape)))
+        start += t.numel()
+    return out
+
+
+class GradientLevelWeighting(WeightingModule):
+    """Base class of methods that combine per-task gradients of the shared part.
+
+    Subclasses implement :meth:`compute_weights` (coefficients ``a`` such that the shared
+    update is ``G^T a``) or, for updates that are not a combination of the current
+    gradients, :meth:`direction`. They may transform the per-task losses first
+    (:meth:`transform_losses`, e.g. logarithms).
+
+    Task-specific parameters (the heads) receive the gradient of
+    ``sum_t base_weights[t] * loss_t`` (of the transformed losses), so that each head
+    learns its own task at the scale set by the fixed task weights, as in the original
+    implementations of these methods; set the class attribute
+    ``heads_use_method_weights = True`` to give them the method's weights instead
+    (GradNorm does: its weights are loss weights).
+
+    Tasks absent from the batch, and tasks whose fixed weight is 0, take no part in the
+    step: no gradient is computed for them and their weight is 0.
+
+    Parameters
+    ----------
+    base_weights : torch.Tensor of shape (n_tasks,)
+        The fixed task weights.
+    gradient_on : {"parameters", "representation"}
+        Where the task gradients are taken.
+    """
+
+    heads_use_method_weights: bool = False
+
+    def __init__(self, base_weights: torch.Tensor, gradient_on: str = "parameters"):
+        super().__init__(base_weights)
+        check_gradient_on(gradient_on)
+        self.gradient_on = gradient_on
+
+    # -- hooks -------------------------------------------------------------------------
+    def transform_losses(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """The per-task objectives whose gradients are combined (finite where absent)."""
+        return losses
+
+    def compute_weights(
+        self, gram: torch.Tensor, losses: torch.Tensor, present: torch.Tensor
+    ) -> torch.Tensor:
+        """Coefficients ``a`` (n_tasks,) of the shared update ``G^T a``, 0 for absent tasks.
+
+        ``gram`` is ``G G^T`` of the (transformed) task gradients; rows of absent tasks
+        are zero. By default, copies the sub-problem of the present tasks to the host
+        and calls :meth:`solve`.
+        """
+        gram_np, losses_np, base_np, present_np = to_host(
+            gram, losses, self.base_weights, present.float()
+        )
+        idx = np.flatnonzero((present_np > 0.5) & (base_np > 0))  # weight 0: left out
+        weights = np.zeros(self.n_tasks)
+        if idx.size:
+            sub = self.solve(gram_np[np.ix_(idx, idx)], losses_np[idx], base_np[idx])
+            weights[idx] = np.where(np.isfinite(sub), sub, 0.0)
+        return torch.as_tensor(weights, dtype=gram.dtype).to(gram.device, non_blocking=True)
+
+    def solve(self, gram: np.ndarray, losses: np.ndarray, base_weights: np.ndarray) -> np.ndarray:
+        """Weights of the present tasks from their Gram matrix, losses and fixed weights."""
+        raise NotImplementedError
+
+    def direction(
+        self, jacobian: torch.Tensor, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared update ``d`` (flat) and the weights to record."""
+        gram = jacobian @ jacobian.T
+        weights = self.compute_weights(gram, losses, present)
+        weights = weights.to(device=jacobian.device, dtype=jacobian.dtype)
+        return weights @ jacobian, weights
+
+    # -- machinery ---------------------------------------------------------------------
+    def _inputs(self, context: BackwardContext) -> list[torch.Tensor]:
+        if self.gradient_on == "representation":
+            z = context.representation
+            return [z] if isinstance(z, torch.Tensor) and z.requires_grad else []
+        return [p for p in context.shared_parameters if p.requires_grad]
+
+    def task_jacobian(
+        self, losses: torch.Tensor, present: list[bool], inputs: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients; zero rows where absent.
+
+        In float32 whatever the precision of the forward pass (bf16 autocast).
+        """
+        size = sum(x.numel() for x in inputs)
+        rows = []
+        for t, is_present in enumerate(present):
+            loss = losses[t]
+            if not (is_present and loss.requires_grad):
+                rows.append(torch.zeros(size, device=losses.device))
+                continue
+            grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
+            rows.append(
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
+                        for g, x in zip(grads, inputs, strict=True)
+                    ]
+                )
+            )
+        return torch.stack(rows)
+
+    def backward(
+        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    ) -> torch.Tensor:
+        mask = as_mask(present, losses)
+        fixed = self.base_weights * mask
+        objectives = self.transform_losses(losses, present) * mask
+        report = (fixed * losses).sum().detach()
+        inputs = self._inputs(context)
+        if not inputs:  # nothing shared to balance: plain fixed weighting
+            self.record(fixed, present)
+            if objectives.requires_grad:
+                (fixed * objectives).sum().backward()
+            return report
+        # a task with fixed weight 0 takes no part: no gradient, no say in the balance
+        active = present & (self.base_weights > 0)
+        active_host = [bool(p) for p in active.detach().cpu().tolist()]
+        jacobian = self.task_jacobian(objectives, active_host, inputs)
+        update, weights = self.direction(jacobian, losses.detach(), active)
+        weights = weights * mask
+        self.record(weights, present)
+        head_weights = weights if self.heads_use_method_weights else fixed
+        # surrogate whose gradient is: head_weights-weighted task gradients on every
+        # parameter, plus the correction turning the shared gradient into ``update``
+        correction = (update - head_weights.to(jacobian) @ jacobian).detach()
+        surrogate = (head_weights.detach() * objectives).sum()
+        start = 0
+        for x in inputs:
+            n = x.numel()
+            part = correction[start : start + n].view_as(x).to(x.dtype)
+            surrogate = surrogate + (x * part).sum()
+            start += n
+        surrogate.backward()
+        return report

@@ -1,0 +1,80 @@
+"""Random Loss Weighting (Lin et al., TMLR 2022)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ._base import LossLevelWeighting, LossWeighting
+from ._utils import check_choice, masked_softmax
+
+__all__ = ["RandomLossWeighting"]
+
+_DISTRIBUTIONS = ("normal", "uniform", "dirichlet")
+
+
+class _RLWModule(LossLevelWeighting):
+    def __init__(self, base_weights: torch.Tensor, distribution: str):
+        super().__init__(base_weights)
+        self.distribution = distribution
+
+    def task_weights(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        n, device = self.n_tasks, losses.device
+        if self.distribution == "normal":
+            return masked_softmax(torch.randn(n, device=device), present)
+        if self.distribution == "uniform":
+            draws = torch.rand(n, device=device)
+        else:  # Dirichlet(1, ..., 1) = normalised Exp(1) draws
+            draws = torch.empty(n, device=device).exponential_()
+        draws = draws * present
+        return draws / draws.sum().clamp(min=1e-12)
+
+
+class RandomLossWeighting(LossWeighting):
+    r"""Random Loss Weighting (Lin, Ye, Zhang & Tsang, 2022).
+
+    At every step the task weights are drawn at random and normalised to sum to one over
+    the tasks present in the batch:
+
+    - ``"normal"``: :math:`\lambda = \mathrm{softmax}(\tilde\lambda)`,
+      :math:`\tilde\lambda \sim \mathcal{N}(0, I)` (the paper's default);
+    - ``"uniform"``: :math:`\lambda = \tilde\lambda / \sum \tilde\lambda`,
+      :math:`\tilde\lambda \sim \mathcal{U}(0, 1)`;
+    - ``"dirichlet"``: :math:`\lambda \sim \mathrm{Dirichlet}(1, \dots, 1)`.
+
+    In expectation every task weighs :math:`1/T`; the randomness helps escape the local
+    minima a fixed weighting settles in. Draws use torch's global generator, seeded by
+    the estimator's ``random_state``. The fixed ``task_weights`` multiply the losses:
+    the loss is :math:`\sum_t w_t \lambda_t L_t`.
+
+    Parameters
+    ----------
+    distribution : {"normal", "uniform", "dirichlet"}, default="normal"
+        Distribution of the weights.
+
+    References
+    ----------
+    Lin, B., Ye, F., Zhang, Y., & Tsang, I. W. (2022). Reasonable effectiveness of
+    random weighting: a litmus test for multi-task learning. *Transactions on Machine
+    Learning Research*.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.weighting import RandomLossWeighting
+    >>> _ = torch.manual_seed(0)
+    >>> module = RandomLossWeighting().build(torch.ones(3))
+    >>> weights = module.task_weights(torch.ones(3), torch.tensor([True, True, False]))
+    >>> float(weights.sum()), float(weights[2])
+    (1.0, 0.0)
+    """
+
+    def __init__(self, distribution: str = "normal"):
+        self.distribution = distribution
+
+    def build(
+        self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
+    ) -> _RLWModule:
+        check_choice("distribution", self.distribution, _DISTRIBUTIONS)
+        return _RLWModule(base_weights, self.distribution)
