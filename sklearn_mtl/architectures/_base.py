@@ -14,11 +14,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-__all__ = ["Architecture", "MultiTaskModule", "NetworkConfig", "TaskHeadSpec", "make_mlp"]
+__all__ = [
+    "Architecture",
+    "MultiTaskModule",
+    "NetworkConfig",
+    "TaskHeadSpec",
+    "check_task_specs",
+    "make_mlp",
+]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -163,6 +171,16 @@ class MultiTaskModule(nn.Module):
         """
         raise NotImplementedError
 
+    def task_parameters(self, name: str) -> list[nn.Parameter]:
+        """Parameters besides :meth:`shared_parameters` that task ``name``'s output depends on.
+
+        Its own head, gates and experts; with task chains also the heads of the tasks it
+        takes its inputs from; with hierarchical heads the trunk layers between the lowest
+        head and its own. ``shared_parameters() + task_parameters(name)`` is exactly the
+        set of parameters the gradient of that task's loss reaches.
+        """
+        raise NotImplementedError
+
     def penalty(self) -> torch.Tensor | None:
         """An extra term added to the training loss (e.g. soft sharing), or None."""
         return None
@@ -181,3 +199,112 @@ class Architecture(BaseEstimator):
     ) -> MultiTaskModule:
         """Return a freshly initialised module for these features and tasks."""
         raise NotImplementedError
+
+
+def check_task_specs(
+    tasks: Sequence[TaskHeadSpec],
+    architecture: str,
+    n_layers: int | None = None,
+) -> list[TaskHeadSpec]:
+    """Validate the task specifications an architecture is built for.
+
+    Parameters
+    ----------
+    tasks : sequence of TaskHeadSpec
+        The tasks, in the estimator's order.
+    architecture : str
+        Name of the architecture, for the error messages.
+    n_layers : int or None, default=None
+        Number of trunk layers a head may attach to (``depth`` between 1 and
+        ``n_layers``); None when the architecture does not support ``depth``.
+
+    Returns
+    -------
+    list of TaskHeadSpec
+        The tasks with ``inputs_from`` as a tuple.
+
+    Raises
+    ------
+    ValueError
+        On duplicate names, an empty output, a ``depth`` out of range or not supported,
+        or an ``inputs_from`` naming an unknown, later or the same task.
+
+    Examples
+    --------
+    >>> from sklearn_mtl.architectures import TaskHeadSpec, check_task_specs
+    >>> check_task_specs([TaskHeadSpec("a", 1), TaskHeadSpec("b", 1, inputs_from=["a"])], "hard")
+    [TaskHeadSpec(name='a', n_outputs=1, depth=None, inputs_from=()), \
+TaskHeadSpec(name='b', n_outputs=1, depth=None, inputs_from=('a',))]
+    >>> too_deep = [TaskHeadSpec("a", 1, depth=3)]
+    >>> check_task_specs(too_deep, "HardSharing", n_layers=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Task 'a' has depth=3, but HardSharing's trunk has 2 hidden layers ...
+    """
+    if len(tasks) == 0:
+        raise ValueError(f"{architecture} needs at least one task.")
+    checked: list[TaskHeadSpec] = []
+    seen: set[str] = set()
+    for task in tasks:
+        name = task.name
+        if name in seen:
+            raise ValueError(f"Task names must be unique; {name!r} appears twice.")
+        if int(task.n_outputs) < 1:
+            raise ValueError(f"Task {name!r} has n_outputs={task.n_outputs}; it must be >= 1.")
+        depth = task.depth
+        if depth is not None:
+            if n_layers is None:
+                raise ValueError(
+                    f"Task {name!r} has depth={depth}, but {architecture} does not attach "
+                    "heads at a chosen depth; use architecture='hard' (HardSharing) for "
+                    "hierarchical supervision, or leave depth=None."
+                )
+            if isinstance(depth, bool) or not isinstance(depth, int | np.integer):
+                raise ValueError(f"Task {name!r} has depth={depth!r}; it must be an int or None.")
+            if not 1 <= depth <= n_layers:
+                raise ValueError(
+                    f"Task {name!r} has depth={depth}, but {architecture}'s trunk has "
+                    f"{n_layers} hidden layers (hidden_layer_sizes): depth must be between "
+                    f"1 and {n_layers}, or None for the top."
+                )
+        inputs_from = task.inputs_from
+        if inputs_from is None:
+            inputs_from = ()
+        elif isinstance(inputs_from, str):
+            inputs_from = (inputs_from,)
+        inputs_from = tuple(inputs_from)
+        for source in inputs_from:
+            if source == name:
+                raise ValueError(f"Task {name!r} cannot take its own output as input.")
+            if source not in seen:
+                known = [t.name for t in tasks]
+                if source in known:
+                    raise ValueError(
+                        f"Task {name!r} takes inputs_from {source!r}, which comes after it; "
+                        "a task may only use the outputs of tasks listed before it."
+                    )
+                raise ValueError(
+                    f"Task {name!r} takes inputs_from {source!r}, which is not a task; "
+                    f"the tasks are {known}."
+                )
+        if len(set(inputs_from)) != len(inputs_from):
+            raise ValueError(f"Task {name!r} lists a task twice in inputs_from={inputs_from}.")
+        seen.add(name)
+        checked.append(
+            TaskHeadSpec(
+                name, int(task.n_outputs), None if depth is None else int(depth), inputs_from
+            )
+        )
+    return checked
+
+
+def nonempty_sizes(
+    sizes: Sequence[int], owner: str, param: str = "hidden_layer_sizes"
+) -> tuple[int, ...]:
+    """Return ``sizes`` as a tuple of positive ints; raise when it is empty."""
+    sizes = tuple(int(size) for size in sizes)
+    if len(sizes) == 0:
+        raise ValueError(f"{owner} needs at least one hidden layer; got {param}=().")
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"{owner}: every size in {param}={sizes} must be >= 1.")
+    return sizes
