@@ -5,10 +5,24 @@ One :class:`MultiTaskNetEstimator` learns several targets of one table at once
 per task, trained with PyTorch through skorch.
 """
 
-from . import architectures, metrics, weighting
+from . import architectures, diagnostics, metrics, weighting
 from ._estimator import MultiTaskNetEstimator
+from ._relationship import MTRL
+from .diagnostics import compare_single_task, delta_m, suggest_task_groups, task_affinity
 from .tasks import Task
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MultiTaskNetEstimator", "Task", "architectures", "metrics", "weighting"]
+__all__ = [
+    "MTRL",
+    "MultiTaskNetEstimator",
+    "Task",
+    "architectures",
+    "compare_single_task",
+    "delta_m",
+    "diagnostics",
+    "metrics",
+    "suggest_task_groups",
+    "task_affinity",
+    "weighting",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,16 +13,136 @@ import torch
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
 
-def rows_as_tensor(X: np.ndarray | sp.csr_matrix | torch.Tensor, index: torch.Tensor | slice):
-    """Rows of X as a dense float32 tensor (a sparse X is densified batch by batch)."""
+_CHECK_ROWS = 65536  # rows per chunk when a streamed X is checked for finite values
+
+
+def rows_as_tensor(X: Any, index: torch.Tensor | slice):
+    """Rows of X as a dense float32 tensor.
+
+    A sparse X is densified batch by batch; a memmap or any other row-sliceable array
+    (see :func:`is_row_streamable`) is read batch by batch, converted to float32 one
+    batch at a time.
+    """
     if isinstance(X, torch.Tensor):
         return X[index]
     if isinstance(index, torch.Tensor):
         index = index.numpy()
-    rows = X[index]
+    rows = X[index] if isinstance(X, np.ndarray) or sp.issparse(X) else gather_rows(X, index)
     if sp.issparse(rows):
         rows = rows.toarray()
     return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+
+
+def gather_rows(X: Any, index: np.ndarray | slice) -> np.ndarray:
+    """``X[index]`` for a row-sliceable X that may only take increasing indices (h5py).
+
+    Indices are sorted before reading (also kinder to a disk), and the rows put back in
+    the order asked for.
+    """
+    if isinstance(index, slice) or isinstance(X, np.ndarray | RowSubset):
+        return np.asarray(X[index])
+    index = np.asarray(index, dtype=np.int64)
+    order = np.argsort(index, kind="stable")
+    rows = np.asarray(X[index[order]])
+    restored = np.empty_like(rows)
+    restored[order] = rows
+    return restored
+
+
+def is_row_streamable(X: object) -> bool:
+    """Whether X is read batch by batch instead of being converted whole.
+
+    True for a ``numpy.memmap`` and for 2-D array-likes that are not numpy arrays,
+    pandas objects, sparse matrices, tensors or lists but have ``shape``, ``dtype``
+    and row slicing (an ``h5py.Dataset``, a ``zarr.Array``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_row_streamable(np.zeros((3, 2)))
+    False
+    """
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray | list | tuple | torch.Tensor) or sp.issparse(X):
+        return False
+    if hasattr(X, "iloc"):  # pandas
+        return False
+    shape = getattr(X, "shape", None)
+    return (
+        hasattr(X, "dtype")
+        and hasattr(X, "__getitem__")
+        and isinstance(shape, tuple)
+        and len(shape) == 2
+    )
+
+
+def check_streamed_X(X: Any) -> None:
+    """Check a streamed X chunk by chunk: 2-D, numeric, at least one row, finite.
+
+    Reads X once, ``_CHECK_ROWS`` rows at a time, without keeping a copy.
+
+    Raises
+    ------
+    ValueError
+        When X is empty, not 2-D, or holds NaN or infinite values.
+    TypeError
+        When its dtype is not numeric.
+    """
+    shape = tuple(X.shape)
+    if len(shape) != 2:
+        raise ValueError(f"Expected a 2-D X; got shape {shape}.")
+    if shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"X has shape {shape}; at least one row and one feature are needed.")
+    dtype = np.dtype(X.dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"X has dtype {dtype}; a numeric dtype is needed to stream it.")
+    if dtype.kind != "f":
+        return
+    for start in range(0, shape[0], _CHECK_ROWS):
+        chunk = np.asarray(X[start : start + _CHECK_ROWS])
+        if not np.isfinite(chunk.sum()) and not np.isfinite(chunk).all():
+            bad = start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+            raise ValueError(f"X holds NaN or infinite values (first in row {bad}).")
+
+
+class RowSubset:
+    """Some rows of a row-sliceable X, read only when sliced (no copy up front).
+
+    Parameters
+    ----------
+    X : row-sliceable array
+        A memmap or any array-like that :func:`gather_rows` can read.
+    rows : ndarray of int
+        The rows of X that make up the subset, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> subset = RowSubset(np.arange(10.0).reshape(5, 2), np.array([4, 1]))
+    >>> subset.shape, subset[1:].tolist()
+    ((2, 2), [[2.0, 3.0]])
+    """
+
+    def __init__(self, X: Any, rows: np.ndarray):
+        if isinstance(X, RowSubset):
+            X, rows = X.X, X.rows[np.asarray(rows, dtype=np.int64)]
+        self.X = X
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), int(self.X.shape[1]))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.X.dtype)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: np.ndarray | slice) -> np.ndarray:
+        return gather_rows(self.X, self.rows[index])
 
 
 @dataclass
@@ -30,15 +151,17 @@ class TaskData:
 
     Attributes
     ----------
-    X : Tensor, ndarray or scipy CSR matrix of shape (n_samples, n_features)
-        float32 features; a tensor when dense, so that batches are views or gathers.
+    X : Tensor, scipy CSR matrix or row-sliceable array of shape (n_samples, n_features)
+        float32 features; a tensor when dense and in memory, so that batches are views
+        or gathers; a memmap (or another row-sliceable array, :class:`RowSubset` for a
+        subset of one) is read one batch at a time.
     targets : Tensor of shape (n_samples, n_targets)
         Encoded float32 targets, NaN where a label is missing.
     sample_weight : Tensor of shape (n_samples,) or None
         Row weights.
     """
 
-    X: torch.Tensor | sp.csr_matrix
+    X: Any
     targets: torch.Tensor
     sample_weight: torch.Tensor | None = None
 
@@ -48,7 +171,12 @@ class TaskData:
     def subset(self, index: np.ndarray) -> TaskData:
         """The rows at ``index`` (a copy)."""
         rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
-        X = self.X[rows] if isinstance(self.X, torch.Tensor) else self.X[index]
+        if isinstance(self.X, torch.Tensor):
+            X = self.X[rows]
+        elif sp.issparse(self.X):
+            X = self.X[index]
+        else:
+            X = RowSubset(self.X, index)
         weight = None if self.sample_weight is None else self.sample_weight[rows]
         return TaskData(X, self.targets[rows], weight)
 
@@ -84,7 +212,9 @@ def batch_bounds(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     >>> batch_bounds(5, 2)
     [(0, 2), (2, 5)]
     """
-    bounds = [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
+    bounds = [
+        (start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)
+    ]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         last = bounds.pop()
         bounds[-1] = (bounds[-1][0], last[1])
@@ -106,6 +236,10 @@ class BatchIterator:
         Source of the permutations (seeded by the estimator's ``random_state``).
     device : torch.device
         Where batches go; host-to-device copies are non-blocking.
+    shard : tuple of (int, int), optional
+        ``(rank, world_size)`` in data-parallel training: each batch is cut into
+        ``world_size`` near-equal parts and this process gets part ``rank`` (every
+        process draws the same permutation from identically seeded generators).
     """
 
     def __init__(
@@ -116,8 +250,10 @@ class BatchIterator:
         shuffle: bool,
         device: torch.device,
         generator: torch.Generator | None = None,
+        shard: tuple[int, int] | None = None,
     ):
         self.data = data
+        self.shard = shard
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
@@ -136,6 +272,13 @@ class BatchIterator:
                 order = order.to(data.targets.device)
         non_blocking = self.device.type == "cuda"
         for start, stop in self._bounds:
+            if self.shard is not None:
+                rank, world_size = self.shard
+                size = stop - start
+                start, stop = (
+                    start + rank * size // world_size,
+                    start + (rank + 1) * size // world_size,
+                )
             index: torch.Tensor | slice = slice(start, stop) if order is None else order[start:stop]
             X = rows_as_tensor(data.X, index if isinstance(data.X, torch.Tensor) else _cpu(index))
             targets = data.targets[index]

@@ -12,8 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import ClassifierTags, RegressorTags
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, RegressorTags, check_random_state
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -21,9 +20,11 @@ from sklearn.utils.validation import (
 )
 
 from ._callbacks import EpochProgress
-from ._data import SplitData, TaskData
+from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._losses import MultiTaskLoss, TaskLossSpec
-from ._net import BestValidScore, MultiTaskNet
+from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
+from ._relationship import attach as attach_relationships
+from ._relationship import fitted_relationships
 from ._targets import TargetTable, as_target_table
 from .architectures import NetworkConfig, TaskHeadSpec, get_architecture
 from .metrics import task_score
@@ -66,11 +67,19 @@ class MultiTaskNetEstimator(BaseEstimator):
         the method's documentation).
     loss_weighting : str or LossWeighting, default="fixed"
         How the task losses are balanced: an alias of ``sklearn_mtl.weighting.WEIGHTINGS``
-        or a :class:`~sklearn_mtl.weighting.LossWeighting` object.
-    architecture : str or Architecture, default="hard"
+        ("fixed", "uncertainty", "dwa", "rlw", "geometric", "famo", "dbmtl", "gradnorm",
+        "pcgrad", "mgda", "cagrad", "imtl", "nash", "aligned", "upgrad") or a
+        :class:`~sklearn_mtl.weighting.LossWeighting` object. To grid-search a method's
+        own parameters (``loss_weighting__alpha``), pass the object, not the alias.
+    architecture : str, Architecture or torch module, default="hard"
         How the tasks share the network: an alias of
-        ``sklearn_mtl.architectures.ARCHITECTURES`` or an
-        :class:`~sklearn_mtl.architectures.Architecture` object.
+        ``sklearn_mtl.architectures.ARCHITECTURES`` ("hard", "soft", "cross_stitch",
+        "mmoe", "ple", "task_attention"), an
+        :class:`~sklearn_mtl.architectures.Architecture` object, or a
+        ``torch.nn.Module`` class, factory or instance mapping X to a shared
+        representation (wrapped in :class:`~sklearn_mtl.architectures.CustomTrunk`;
+        the task heads are added). To grid-search an architecture's own parameters
+        (``architecture__n_experts``), pass the object, not the alias.
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the shared hidden layers.
     activation : str, default="relu"
@@ -120,6 +129,42 @@ class MultiTaskNetEstimator(BaseEstimator):
     verbose : int, default=0
         0 is silent; 1 prints the tasks found and shows a progress bar over epochs with
         the per-task losses; 2 prints one line per epoch.
+    record_task_affinity : bool or int, default=False
+        Record the pairwise cosine similarity of the tasks' gradients on the shared
+        parameters (on the shared representation when the architecture has none),
+        averaged per epoch, in ``history_`` (key ``task_affinity``) and
+        ``task_affinity_``. True samples 10 batches per epoch, an int that many. Each
+        sampled batch costs one extra backward pass per task through the shared layers.
+    task_relation : None, "mtrl" or MTRL, default=None
+        Multi-task relationship learning (Zhang and Yeung, 2010): a penalty
+        ``strength / 2 * tr(W Omega^-1 W^T)`` on the task heads with a task covariance
+        ``Omega`` learned in closed form at each epoch end; see
+        :class:`~sklearn_mtl.MTRL`. The learned task correlation is ``task_relation_``.
+    checkpoint_dir : str or path-like, default=None
+        When set, ``fit`` writes the training state after every epoch to
+        ``<checkpoint_dir>/<key>/checkpoint.mtl``, where the key is a digest of the
+        parameters (all but ``callbacks``, ``verbose`` and ``checkpoint_dir``) and of
+        the data. A fit that was interrupted (a crash, a killed job) and is run again
+        with the same parameters and data resumes from its last completed epoch and
+        ends with the same weights as an uninterrupted fit (on a CPU, with an int
+        ``random_state``). Each fit of a parallel grid search has its own key, so their
+        files never collide. The file of a finished fit is kept: running it again
+        returns at once with the same model; delete the directory to start afresh.
+        The state of user callbacks is not checkpointed. ``partial_fit`` and
+        warm-started fits do not checkpoint.
+    precision : None, "bf16" or "fp16", default=None
+        Mixed precision: the forward passes (training, validation, prediction) run
+        under ``torch.autocast`` in bfloat16 or float16, while the weights, the losses
+        and the optimizer stay in float32. "bf16" works on CPUs and GPUs; "fp16" needs
+        ``device="cuda"`` and a loss-level ``loss_weighting`` (its gradients go through
+        a ``torch.amp.GradScaler``). None trains in float32.
+    compile : bool or dict, default=False
+        Compile the network with ``torch.compile`` (its shared part and its heads
+        separately); a dict is passed to ``torch.compile`` as keyword arguments (for
+        example ``{"mode": "max-autotune"}``, or ``{"backend": "aot_eager"}`` where no
+        C++ compiler is at hand). Compilation happens in the first batch and takes
+        seconds to minutes; it pays on a GPU and for long fits. When it fails, ``fit``
+        raises a ``RuntimeError`` saying so.
 
     Attributes
     ----------
@@ -142,6 +187,11 @@ class MultiTaskNetEstimator(BaseEstimator):
         Effective weight of each task in the last epoch (fixed times dynamic weights).
     n_iter_ : int
         Number of epochs run.
+    task_affinity_ : DataFrame or ndarray of shape (n_tasks, n_tasks)
+        With ``record_task_affinity``: the mean over epochs of the per-epoch gradient
+        cosine similarities, indexed by task names (an array without pandas).
+    task_relation_ : DataFrame or ndarray of shape (n_tasks, n_tasks)
+        With ``task_relation``: the learned task correlation.
 
     See Also
     --------
@@ -190,6 +240,11 @@ class MultiTaskNetEstimator(BaseEstimator):
         device="cpu",
         random_state=None,
         verbose=0,
+        record_task_affinity=False,
+        task_relation=None,
+        checkpoint_dir=None,
+        precision=None,
+        compile=False,
     ):
         self.tasks = tasks
         self.task_weights = task_weights
@@ -214,6 +269,11 @@ class MultiTaskNetEstimator(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.record_task_affinity = record_task_affinity
+        self.task_relation = task_relation
+        self.checkpoint_dir = checkpoint_dir
+        self.precision = precision
+        self.compile = compile
 
     # -- parameters ----------------------------------------------------------------
     def get_params(self, deep=True):
@@ -287,6 +347,13 @@ class MultiTaskNetEstimator(BaseEstimator):
             raise ValueError(f"lr must be positive; got {self.lr!r}.")
         if self.early_stopping and self.validation_fraction <= 0:
             raise ValueError("early_stopping=True needs validation_fraction > 0.")
+        if self.precision not in (None, "bf16", "fp16"):
+            raise ValueError(f"precision must be None, 'bf16' or 'fp16'; got {self.precision!r}.")
+        if not isinstance(self.compile, bool | dict):
+            raise ValueError(
+                "compile must be True, False or a dict of torch.compile keyword arguments; "
+                f"got {self.compile!r}."
+            )
 
     def _network_config(self) -> NetworkConfig:
         def sizes(value):
@@ -311,7 +378,9 @@ class MultiTaskNetEstimator(BaseEstimator):
                 ) from None
         if callable(self.optimizer):
             return self.optimizer
-        raise TypeError(f"optimizer must be a name or a torch optimizer class; got {self.optimizer!r}.")
+        raise TypeError(
+            f"optimizer must be a name or a torch optimizer class; got {self.optimizer!r}."
+        )
 
     def _torch_device(self) -> torch.device:
         device = self.device
@@ -333,7 +402,9 @@ class MultiTaskNetEstimator(BaseEstimator):
             raise TypeError(f"task_weights must be a dict {{task: weight}}; got {weights!r}.")
         unknown = sorted(set(weights) - set(names))
         if unknown:
-            raise ValueError(f"task_weights names unknown task(s) {unknown}; the tasks are {names}.")
+            raise ValueError(
+                f"task_weights names unknown task(s) {unknown}; the tasks are {names}."
+            )
         values = []
         for name in names:
             weight = weights.get(name, 1.0)
@@ -343,11 +414,26 @@ class MultiTaskNetEstimator(BaseEstimator):
                 )
             values.append(float(weight))
         if not any(values):
-            raise ValueError("task_weights are all zero: at least one task must have a positive weight.")
+            raise ValueError(
+                "task_weights are all zero: at least one task must have a positive weight."
+            )
         return torch.tensor(values, dtype=torch.float32)
 
     # -- input validation ----------------------------------------------------------
     def _validate_X(self, X, reset: bool):
+        if is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
+            check_streamed_X(X)
+            n_features = int(X.shape[1])
+            if reset:
+                self.n_features_in_ = n_features
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_features} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return X
         X = validate_data(
             self,
             X,
@@ -433,7 +519,9 @@ class MultiTaskNetEstimator(BaseEstimator):
         first = not hasattr(self, "net_")
         if first:
             self._check_params()
-        return self._fit(X, y, sample_weight, epochs=1, keep=not first, classes=classes, validate=False)
+        return self._fit(
+            X, y, sample_weight, epochs=1, keep=not first, classes=classes, validate=False
+        )
 
     def _fit(self, X, y, sample_weight, *, epochs, keep, classes, validate=True):
         X = self._validate_X(X, reset=not keep)
@@ -457,7 +545,20 @@ class MultiTaskNetEstimator(BaseEstimator):
             if not keep:
                 self.net_ = self._build_net(X.shape[1], device, validate)
             self.net_.generator_ = torch.Generator().manual_seed(seed)
-            self._run(split, epochs)
+            check_precision(self.precision, device, self.net_.criterion_.weighting)
+            self.net_.precision, self.net_.compile_module = self.precision, self.compile
+            checkpoint = None
+            if self.checkpoint_dir is not None and validate and not keep:
+                from ._persistence import FitCheckpoint
+
+                checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
+                epochs = checkpoint.epochs_left
+                checkpoint.attach(self.net_)
+            try:
+                self._run(split, epochs)
+            finally:
+                if checkpoint is not None:
+                    checkpoint.detach(self.net_)
         self._after_training()
         return self
 
@@ -485,7 +586,9 @@ class MultiTaskNetEstimator(BaseEstimator):
             return SplitData(data, None)
         n_valid = min(n_samples - 1, max(1, round(self.validation_fraction * n_samples)))
         order = np.random.RandomState(seed).permutation(n_samples)
-        return SplitData(data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid])))
+        return SplitData(
+            data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid]))
+        )
 
     def _build_net(self, n_features: int, device: torch.device, validate: bool) -> MultiTaskNet:
         names = [task.name for task in self.tasks_]
@@ -495,7 +598,10 @@ class MultiTaskNetEstimator(BaseEstimator):
         ]
         architecture = copy.deepcopy(get_architecture(self.architecture))
         module = architecture.build(n_features, heads, self._network_config())
-        weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(self._base_weights(names))
+        kinds = [encoder.kind for encoder in self.encoders_]
+        weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(
+            self._base_weights(names), task_kinds=kinds
+        )
         specs, start = [], 0
         for task, encoder in zip(self.tasks_, self.encoders_, strict=True):
             specs.append(TaskLossSpec(task.name, encoder.kind, start, start + encoder.n_targets))
@@ -527,25 +633,44 @@ class MultiTaskNetEstimator(BaseEstimator):
             device=str(device),
             verbose=0,
         )
-        return net.initialize()
+        net.initialize()
+        attach_relationships(net, self.record_task_affinity, self.task_relation, names)
+        return net
 
     def _run(self, split: SplitData, epochs: int) -> None:
         net = self.net_
         net.notify("on_train_begin", X=split, y=None)
+        failure: NonFiniteLossError | None = None
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
                 net.fit_loop(split, epochs=epochs)
         except KeyboardInterrupt:  # raised by early stopping (or the user)
             pass
+        except NonFiniteLossError as error:  # the net has restored the last good weights
+            failure = error
+        # An epoch cut short (Ctrl-C, non-finite loss) has an incomplete history row:
+        # drop it, so that the history only holds finished epochs.
+        while len(net.history) and "dur" not in net.history[-1]:
+            del net.history[-1]
         net.notify("on_train_end", X=split, y=None)
+        if failure is not None:
+            self._after_training()
+            raise failure
 
     def _after_training(self) -> None:
+        # Per-epoch working state holds device tensors outside modules: a CUDA tensor in a
+        # plain attribute would not unpickle on a CPU-only machine, so none is kept.
+        for name in ("stats_", "shared_parameters_"):
+            self.net_.__dict__.pop(name, None)
         history = self.net_.history
         self.history_ = history
         self.n_iter_ = len(history)
-        last = history[-1]
-        self.task_weights_ = {task.name: float(last[f"weight_{task.name}"]) for task in self.tasks_}
+        names = [task.name for task in self.tasks_]
+        last = history[-1] if len(history) else {}
+        base = dict(zip(names, self._base_weights(names).tolist(), strict=True))
+        self.task_weights_ = {name: float(last.get(f"weight_{name}", base[name])) for name in names}
+        fitted_relationships(self)
 
     # -- prediction ----------------------------------------------------------------
     def _outputs(self, X) -> list[np.ndarray]:
@@ -670,9 +795,82 @@ class MultiTaskNetEstimator(BaseEstimator):
         finite = scores[~np.isnan(scores)]
         return float(finite.mean()) if finite.size else float("nan")
 
+    # -- persistence ---------------------------------------------------------------
+    def save(self, path):
+        """Write the fitted model to ``path`` in a format that loads without pickle.
+
+        One zip file: the parameters, tasks, classes, target scalers, history and
+        package versions as JSON, and the weights (network, loss weighting, optimizer
+        state) as safetensors. :meth:`load` rebuilds the model without unpickling
+        anything, so loading a file from someone else cannot run code. Models with a
+        user-defined network (a custom trunk), a custom optimizer class, or labels that
+        are neither strings nor numbers cannot be written this way: use joblib/pickle.
+        ``callbacks`` are not saved (a warning says so).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced atomically when it exists).
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from sklearn_mtl import MultiTaskNetEstimator
+        >>> X = np.random.default_rng(0).normal(size=(60, 3))
+        >>> y = np.column_stack([X[:, 0], X[:, 1] > 0])
+        >>> est = MultiTaskNetEstimator(hidden_layer_sizes=(8,), max_epochs=3,
+        ...                             random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.mtl")
+        >>> loaded = MultiTaskNetEstimator.load(est.save(path) and path)
+        >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
+        True
+        """
+        from ._persistence import save_estimator
+
+        save_estimator(self, path)
+        return self
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Read a model written by :meth:`save`, without unpickling anything.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file written by :meth:`save`.
+        device : str, default=None
+            Where to put the network; None keeps the saved ``device``, except that a
+            model saved on a GPU loads on the CPU (with a warning) where CUDA is not
+            available.
+
+        Returns
+        -------
+        MultiTaskNetEstimator
+            The fitted estimator, predicting as the saved one did.
+
+        Raises
+        ------
+        ValueError
+            When the file is not an sklearn-mtl model, was tampered with (an unknown
+            class name, tensors that do not fit the network), or uses a newer format.
+
+        Warns
+        -----
+        sklearn_mtl._persistence.SavedVersionWarning
+            When the file was written by another version of sklearn-mtl.
+        """
+        from ._persistence import load_estimator
+
+        return load_estimator(cls, path, device=device)
+
 
 def _as_tensor(X):
-    if sp.issparse(X):
+    if sp.issparse(X) or is_row_streamable(X):
         return X
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

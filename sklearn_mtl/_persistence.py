@@ -1,0 +1,768 @@
+"""Saving and loading without pickle, and per-fit training checkpoints.
+
+A saved model is one zip archive holding two members:
+
+- ``metadata.json``: the estimator's parameters, its tasks, classes and target
+  scalers, the training history, the optimizer's hyperparameters and the versions of
+  the packages that wrote it;
+- ``weights.safetensors``: every tensor (network weights, the loss weighting's state,
+  the optimizer's moments) in the `safetensors <https://github.com/huggingface/safetensors>`_
+  format, a JSON header followed by raw numbers.
+
+Neither member is ever unpickled, so a tampered file cannot run code when it is loaded:
+at worst it fails to load. Objects are rebuilt from JSON by *name*, looked up in our
+own registries (``ARCHITECTURES``, ``WEIGHTINGS``, the estimator's optimizer names);
+no import path read from a file is ever imported. What cannot be written this way (a
+user-defined trunk, a custom optimizer class, labels that are not strings or numbers)
+raises a clear error that points to pickle/joblib, which stay supported for them.
+
+The same archive format stores the checkpoints of ``checkpoint_dir``
+(:class:`FitCheckpoint`), with the extra state an interrupted fit needs to resume
+exactly: the optimizer state, the random generators and early stopping's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from .architectures import ARCHITECTURES, Architecture
+from .tasks import Task, TaskEncoder
+from .weighting import WEIGHTINGS, LossWeighting
+
+__all__ = [
+    "FORMAT_VERSION",
+    "FitCheckpoint",
+    "SavedVersionWarning",
+    "load_estimator",
+    "save_estimator",
+]
+
+FORMAT = "sklearn-mtl"
+FORMAT_VERSION = 1
+"""Version of the archive layout; a file with a newer one is refused."""
+
+_META = "metadata.json"
+_WEIGHTS = "weights.safetensors"
+# Fitted attributes the archive knows how to write; anything else is refused rather
+# than silently dropped.
+_FITTED = (
+    "encoders_",
+    "tasks_",
+    "classes_",
+    "n_features_in_",
+    "feature_names_in_",
+    "net_",
+    "history_",
+    "n_iter_",
+    "task_weights_",
+    "_n_target_columns",
+    "_target_names",
+    "_target_is_frame",
+    "_target_is_1d",
+    "task_affinity_",
+    "task_relation_",
+)
+_PICKLE_HINT = (
+    "Use pickle or joblib for such a model (joblib.dump(est, path)); only load pickles you trust."
+)
+
+
+class SavedVersionWarning(UserWarning):
+    """A saved model was written by another version of sklearn-mtl."""
+
+
+# -- JSON encoding ---------------------------------------------------------------------
+def _registry(kind: str) -> dict[str, type]:
+    if kind == "architecture":
+        return {cls.__name__: cls for cls in ARCHITECTURES.values()}
+    if kind == "weighting":
+        return {cls.__name__: cls for cls in WEIGHTINGS.values()}
+    if kind == "relation":
+        from ._relationship import MTRL
+
+        return {"MTRL": MTRL}
+    from ._estimator import _OPTIMIZERS
+
+    return {name: cls for name, cls in _OPTIMIZERS.items()}
+
+
+def _encode(value: Any, where: str) -> Any:
+    """A JSON-safe form of ``value``; raise TypeError naming ``where`` otherwise."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.generic):
+        return _encode(value.item(), where)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        encoded = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or key.startswith("__"):
+                raise TypeError(f"{where} has the key {key!r}; only plain str keys can be saved.")
+            encoded[key] = _encode(item, f"{where}[{key!r}]")
+        return encoded
+    if isinstance(value, Task):
+        return {
+            "__task__": {
+                "name": value.name,
+                "kind": value.kind,
+                "columns": _encode(value.columns, f"{where}.columns"),
+                "depth": value.depth,
+                "inputs_from": list(value.inputs_from),
+            }
+        }
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUO":
+            raise TypeError(f"{where} is an array of dtype {value.dtype}, which cannot be saved.")
+        items = [_encode(v, f"{where}[{i}]") for i, v in enumerate(value.ravel().tolist())]
+        if value.dtype.kind == "O":
+            bad = [v for v in value.ravel().tolist() if not isinstance(v, str | int | float | bool)]
+            if bad:
+                raise TypeError(
+                    f"{where} holds {type(bad[0]).__name__} values such as {bad[0]!r}; only "
+                    f"strings, numbers and booleans can be saved without pickle. {_PICKLE_HINT}"
+                )
+        return {"__ndarray__": items, "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.random.RandomState):
+        name, keys, pos, has_gauss, cached = value.get_state(legacy=True)
+        return {"__random_state__": [name, np.asarray(keys).tolist(), pos, has_gauss, cached]}
+    bases: tuple[tuple[str, type[BaseEstimator]], ...] = (
+        ("architecture", Architecture),
+        ("weighting", LossWeighting),
+        ("relation", BaseEstimator),
+    )
+    for kind, base in bases:
+        if isinstance(value, base):
+            name = type(value).__name__
+            if _registry(kind).get(name) is not type(value):
+                raise TypeError(
+                    f"{where} is a {name}, which is not one of sklearn-mtl's {kind}s and "
+                    f"cannot be rebuilt without pickle. {_PICKLE_HINT}"
+                )
+            params = value.get_params(deep=False)  # type: ignore[attr-defined]
+            return {f"__{kind}__": name, "params": _encode(params, f"{where}.{name}")}
+    if isinstance(value, type):
+        for name, cls in _registry("optimizer").items():
+            if value is cls:
+                return {"__optimizer__": name}
+    raise TypeError(
+        f"{where}={value!r} cannot be saved without pickle: only numbers, strings, "
+        "tuples, lists, dicts, Task objects, arrays and sklearn-mtl's own architectures, "
+        f"weightings and optimizers can. A user-defined network (a custom trunk) is the "
+        f"usual cause. {_PICKLE_HINT}"
+    )
+
+
+def _decode(value: Any, where: str) -> Any:
+    """Rebuild a value written by :func:`_encode`; unknown names raise ValueError."""
+    if isinstance(value, list):
+        return [_decode(v, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__float__" in value:
+        text = value["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise ValueError(f"{where}: {text!r} is not a float.")
+        return float(text)
+    if "__tuple__" in value:
+        return tuple(_decode(v, where) for v in value["__tuple__"])
+    if "__task__" in value:
+        fields = value["__task__"]
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}: a task must be a JSON object.")
+        try:
+            return Task(**{key: _decode(item, where) for key, item in fields.items()})
+        except TypeError as error:
+            raise ValueError(f"{where}: not a valid task ({error}).") from None
+    if "__ndarray__" in value:
+        dtype = np.dtype(str(value["dtype"]))
+        if dtype.kind not in "biufUO":
+            raise ValueError(f"{where}: arrays of dtype {dtype} are not part of the format.")
+        items = _decode(value["__ndarray__"], where)
+        if dtype.kind == "O":
+            array = np.empty(len(items), dtype=object)
+            array[:] = items
+        else:
+            array = np.asarray(items, dtype=dtype)
+        return array.reshape([int(n) for n in value["shape"]])
+    if "__random_state__" in value:
+        name, keys, pos, has_gauss, cached = value["__random_state__"]
+        state = np.random.RandomState()
+        state.set_state(
+            (str(name), np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
+        )
+        return state
+    for kind in ("architecture", "weighting", "relation", "optimizer"):
+        tag = f"__{kind}__"
+        if tag in value:
+            name = value[tag]
+            registry = _registry(kind)
+            if not isinstance(name, str) or name not in registry:
+                raise ValueError(
+                    f"{where} names the {kind} {name!r}, which is not one of sklearn-mtl's "
+                    f"({sorted(registry)}); the file was not written by sklearn-mtl's "
+                    "save() or was tampered with. Nothing was imported."
+                )
+            if kind == "optimizer":
+                return registry[name]
+            params = _decode(value.get("params", {}), where)
+            return registry[name](**params)
+    return {key: _decode(item, f"{where}[{key!r}]") for key, item in value.items()}
+
+
+# -- tensors ---------------------------------------------------------------------------
+def _cpu_tensors(prefix: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {
+        f"{prefix}{key}": value.detach().to("cpu", copy=True).contiguous()
+        for key, value in state.items()
+        if value is not None
+    }
+
+
+def _take(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict`` that also fills buffers created lazily (None until first used)."""
+    for key in list(state):
+        owner_name, _, name = key.rpartition(".")
+        owner = module.get_submodule(owner_name) if owner_name else module
+        buffers = getattr(owner, "_buffers", {})
+        if name in buffers and buffers[name] is None:
+            device = next(iter(module.parameters()), torch.empty(0)).device
+            buffers[name] = state[key].to(device)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"The saved {what} does not fit the network rebuilt from the file: {error}"
+        ) from None
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for param_id, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{param_id}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(param_id), {})[key] = value
+    meta = {"scalars": scalars, "param_groups": state["param_groups"]}
+    return tensors, _encode(meta, "optimizer state")
+
+
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, meta: Any) -> None:
+    meta = _decode(meta, "optimizer state")
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in _take(tensors, "optimizer.").items():
+        param_id, _, name = key.partition(".")
+        state.setdefault(int(param_id), {})[name] = value
+    for param_id, entries in meta["scalars"].items():
+        state.setdefault(int(param_id), {}).update(entries)
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"The saved optimizer state does not fit the optimizer: {error}") from None
+
+
+def _net_tensors(net) -> dict[str, torch.Tensor]:
+    tensors = _cpu_tensors("module.", net.module_.state_dict())
+    tensors.update(_cpu_tensors("criterion.", net.criterion_.state_dict()))
+    return tensors
+
+
+def _relation_state(net) -> list | None:
+    """The task covariance of ``task_relation`` (a numpy array outside the modules)."""
+    relation = getattr(net, "task_relation_module_", None)
+    return None if relation is None else np.asarray(relation.omega, dtype=np.float64).tolist()
+
+
+def _restore_relation(net, omega: list | None) -> None:
+    relation = getattr(net, "task_relation_module_", None)
+    if relation is not None and omega is not None:
+        relation.omega = np.asarray(omega, dtype=np.float64).reshape(relation.omega.shape)
+        relation._inverse = None
+
+
+def _history(history: History) -> list:
+    return _encode([dict(row) for row in history], "history")
+
+
+# -- archive ---------------------------------------------------------------------------
+def _write_archive(path: str | os.PathLike, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Write the zip atomically (a temporary file renamed over ``path``)."""
+    from safetensors.torch import save as save_tensors
+
+    path = Path(path)
+    payload = json.dumps(meta, allow_nan=False, sort_keys=True).encode("utf-8")
+    weights = save_tensors(tensors)
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with (
+            os.fdopen(handle, "wb") as raw,
+            zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as archive,
+        ):
+            archive.writestr(_META, payload)
+            archive.writestr(_WEIGHTS, weights)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(archive.namelist())
+            if names != sorted([_META, _WEIGHTS]):
+                raise ValueError(
+                    f"{path} is not an sklearn-mtl model file: it holds {names}, expected "
+                    f"{[_META, _WEIGHTS]}."
+                )
+            payload = archive.read(_META)
+            weights = archive.read(_WEIGHTS)
+    except zipfile.BadZipFile:
+        raise ValueError(
+            f"{path} is not an sklearn-mtl model file (not a zip archive written by "
+            "save()). A pickle or joblib file must be opened with joblib.load, and only "
+            "when you trust it."
+        ) from None
+    try:
+        meta = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: {_META} is not valid JSON ({error}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an sklearn-mtl model file (no '{FORMAT}' format tag).")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses format version {version!r}; this sklearn-mtl reads up to "
+            f"{FORMAT_VERSION}. Upgrade sklearn-mtl to load it."
+        )
+    try:
+        tensors = load_tensors(weights)
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path}: {_WEIGHTS} is not a valid safetensors file ({error}).") from None
+    return meta, tensors
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import skorch
+
+    from . import __version__
+
+    return {
+        "sklearn_mtl": __version__,
+        "torch": torch.__version__,
+        "skorch": skorch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _check_versions(path, meta: dict) -> None:
+    saved = meta.get("versions", {}).get("sklearn_mtl")
+    current = _versions()["sklearn_mtl"]
+    if saved != current:
+        warnings.warn(
+            f"{path} was written by sklearn-mtl {saved}, and is loaded by sklearn-mtl "
+            f"{current}. Its predictions may differ or the model may misbehave; refit "
+            "it with this version, or load it with the version that wrote it.",
+            SavedVersionWarning,
+            stacklevel=3,
+        )
+
+
+# -- estimator -------------------------------------------------------------------------
+def save_estimator(estimator, path: str | os.PathLike) -> None:
+    """Write a fitted estimator to ``path`` without pickle (see the module docstring).
+
+    Parameters
+    ----------
+    estimator : MultiTaskNetEstimator
+        A fitted estimator.
+    path : str or path-like
+        The file to write (replaced atomically if it exists).
+
+    Raises
+    ------
+    TypeError
+        When a parameter or attribute cannot be represented without pickle (a custom
+        trunk, a custom optimizer class, labels that are neither strings nor numbers).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "net_")
+    params = estimator.get_params(deep=False)
+    if params.get("callbacks") is not None:
+        warnings.warn(
+            "callbacks are arbitrary objects and are not saved; the loaded estimator has "
+            "callbacks=None.",
+            UserWarning,
+            stacklevel=3,
+        )
+        params["callbacks"] = None
+    unknown = sorted(set(vars(estimator)) - set(params) - set(_FITTED))
+    if unknown:
+        raise TypeError(
+            f"{type(estimator).__name__} has attributes {unknown} that the safe format does "
+            f"not know how to save. {_PICKLE_HINT}"
+        )
+    encoders = [
+        {
+            "task": _encode(encoder.task, "task"),
+            "task_": _encode(encoder.task_, "task_"),
+            "positions": list(encoder.positions),
+            "classes_": _encode(encoder.classes_, f"classes of task {encoder.task_.name!r}"),
+            "mean_": encoder.mean_,
+            "scale_": encoder.scale_,
+        }
+        for encoder in estimator.encoders_
+    ]
+    net = estimator.net_
+    optimizer_tensors, optimizer_meta = _optimizer_state(net.optimizer_)
+    fitted = {
+        "encoders_": encoders,
+        "classes_": _encode(estimator.classes_, "classes_"),
+        "n_features_in_": int(estimator.n_features_in_),
+        "n_iter_": int(estimator.n_iter_),
+        "task_weights_": _encode(estimator.task_weights_, "task_weights_"),
+        "_n_target_columns": int(estimator._n_target_columns),
+        "_target_names": estimator._target_names,
+        "_target_is_frame": bool(estimator._target_is_frame),
+        "_target_is_1d": bool(estimator._target_is_1d),
+        "history_": _history(estimator.history_),
+        "optimizer": optimizer_meta,
+        "task_relation": _relation_state(net),
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = _encode(estimator.feature_names_in_, "feature_names_in_")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "versions": _versions(),
+        "params": _encode(params, "parameter"),
+        "fitted": fitted,
+    }
+    tensors = _net_tensors(net)
+    tensors.update(optimizer_tensors)
+    _write_archive(path, meta, tensors)
+
+
+def load_estimator(cls, path: str | os.PathLike, device: str | None = None):
+    """Read an estimator written by :func:`save_estimator`.
+
+    Parameters
+    ----------
+    cls : type
+        ``MultiTaskNetEstimator`` (or a subclass), whose name must match the file's.
+    path : str or path-like
+        The file.
+    device : str, optional
+        Where to put the network; None keeps the saved ``device``, or the CPU (with a
+        warning) when that device is a GPU and none is available here.
+
+    Returns
+    -------
+    MultiTaskNetEstimator
+        A fitted estimator that predicts as the saved one did.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a valid sklearn-mtl archive, names an unknown class, or its
+        tensors do not fit the network described by its parameters.
+    """
+    meta, tensors = _read_archive(path)
+    try:
+        return _rebuild(cls, path, meta, tensors, device)
+    except (KeyError, TypeError, IndexError, AttributeError) as error:
+        raise ValueError(
+            f"{path} is malformed: {type(error).__name__}: {error}. It was not written by "
+            "sklearn-mtl's save(), or it was modified."
+        ) from None
+
+
+def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: str | None):
+    if meta.get("estimator") != cls.__name__:
+        raise ValueError(f"{path} holds a {meta.get('estimator')!r}, not a {cls.__name__}.")
+    _check_versions(path, meta)
+    params = _decode(meta["params"], "parameter")
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: the parameters are not a JSON object.")
+    if device is not None:
+        params["device"] = device
+    elif _is_unavailable_gpu(params.get("device")):
+        warnings.warn(
+            f"{path} was saved with device={params['device']!r}, but CUDA is not available "
+            "here: the model is loaded on the CPU (device='cpu').",
+            UserWarning,
+            stacklevel=3,
+        )
+        params["device"] = "cpu"
+    try:
+        estimator = cls(**params)
+    except TypeError as error:
+        raise ValueError(
+            f"{path}: the saved parameters do not fit {cls.__name__} ({error})."
+        ) from None
+    fitted = meta["fitted"]
+    encoders = []
+    for entry in fitted["encoders_"]:
+        encoder = TaskEncoder(
+            _decode(entry["task"], "task"), tuple(int(p) for p in entry["positions"])
+        )
+        encoder.task_ = _decode(entry["task_"], "task_")
+        encoder.classes_ = _decode(entry["classes_"], "classes_")
+        encoder.mean_ = float(entry["mean_"])
+        encoder.scale_ = float(entry["scale_"])
+        encoders.append(encoder)
+    estimator.encoders_ = encoders
+    estimator.tasks_ = [encoder.task_ for encoder in encoders]
+    estimator.classes_ = _decode(fitted["classes_"], "classes_")
+    estimator.n_features_in_ = int(fitted["n_features_in_"])
+    if "feature_names_in_" in fitted:
+        estimator.feature_names_in_ = _decode(fitted["feature_names_in_"], "feature_names_in_")
+    estimator._n_target_columns = int(fitted["_n_target_columns"])
+    estimator._target_names = fitted["_target_names"]
+    estimator._target_is_frame = bool(fitted["_target_is_frame"])
+    estimator._target_is_1d = bool(fitted["_target_is_1d"])
+    estimator.n_iter_ = int(fitted["n_iter_"])
+    estimator.task_weights_ = _decode(fitted["task_weights_"], "task_weights_")
+
+    torch_device = estimator._torch_device()
+    with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep the
+        net = estimator._build_net(estimator.n_features_in_, torch_device, validate=False)
+    load_module_state(net.module_, _take(tensors, "module."), "network")
+    load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
+    _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"])
+    net.history = History(_decode(fitted["history_"], "history"))
+    _restore_relation(net, fitted.get("task_relation"))
+    estimator.net_ = net
+    estimator.history_ = net.history
+    from ._relationship import fitted_relationships
+
+    fitted_relationships(estimator)
+    return estimator
+
+
+def _is_unavailable_gpu(device: object) -> bool:
+    if not isinstance(device, str) or device == "auto":
+        return False
+    try:
+        return torch.device(device).type == "cuda" and not torch.cuda.is_available()
+    except (RuntimeError, TypeError):
+        return False
+
+
+# -- checkpoints -----------------------------------------------------------------------
+_KEY_EXCLUDED = ("callbacks", "checkpoint_dir", "verbose")
+
+
+def _fit_key(estimator, X, targets: torch.Tensor, sample_weight: torch.Tensor | None) -> str:
+    """A digest of what determines a fit: its parameters and its data.
+
+    Every parameter but ``callbacks``, ``checkpoint_dir`` and ``verbose``, the shape of
+    X, 64 of its rows spread over it, the encoded targets and the sample weights. Two
+    folds of a cross-validation, or two candidates of a grid, get different keys.
+    """
+    digest = hashlib.sha256()
+    params = estimator.get_params(deep=False)
+    for name in sorted(params):
+        if name in _KEY_EXCLUDED:
+            continue
+        try:
+            text = json.dumps(_encode(params[name], name), sort_keys=True)
+        except TypeError:
+            text = repr(params[name])
+        digest.update(f"{name}={text};".encode())
+    n_samples, n_features = X.shape
+    digest.update(f"shape={n_samples}x{n_features};".encode())
+    rows = np.unique(np.linspace(0, n_samples - 1, num=min(64, n_samples)).astype(np.int64))
+    from ._data import rows_as_tensor
+
+    sample = rows_as_tensor(X, torch.from_numpy(rows)).cpu().numpy()
+    digest.update(np.ascontiguousarray(sample, dtype=np.float32).tobytes())
+    digest.update(targets.cpu().numpy().tobytes())
+    if sample_weight is not None:
+        digest.update(sample_weight.cpu().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+class FitCheckpoint(Callback):
+    """Writes a fit's state after every epoch, and restores it when the fit is rerun.
+
+    The estimator creates one per fit when ``checkpoint_dir`` is set; it lives in
+    ``<checkpoint_dir>/<key>/checkpoint.mtl`` where the key is a digest of the
+    parameters and the data (:func:`_fit_key`), so that the fits of a parallel grid
+    search never share a file (unlike skorch's ``Checkpoint`` with fixed names, skorch
+    issue 819), and the same fit run again finds its own checkpoint. Writes are atomic
+    (a temporary file renamed), so a crash never leaves a half-written checkpoint.
+
+    Restored: the network, the loss weighting's state, the optimizer state, the
+    history, the shuffling generator, torch's global random state (dropout) and early
+    stopping's state. Not restored: the state of user callbacks.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The checkpoint file.
+    target_epochs : int
+        Epochs of the whole fit (``max_epochs``).
+    """
+
+    def __init__(self, path: Path, target_epochs: int):
+        self.path = path
+        self.target_epochs = target_epochs
+        self.state: tuple[dict, dict[str, torch.Tensor]] | None = None
+
+    @classmethod
+    def for_fit(cls, estimator, X, targets, sample_weight, target_epochs: int) -> FitCheckpoint:
+        """The checkpoint of this fit, with its saved state when there is one."""
+        key = _fit_key(estimator, X, targets, sample_weight)
+        directory = Path(estimator.checkpoint_dir) / key
+        directory.mkdir(parents=True, exist_ok=True)
+        checkpoint = cls(directory / "checkpoint.mtl", target_epochs)
+        if checkpoint.path.exists():
+            meta, tensors = _read_archive(checkpoint.path)
+            if meta.get("kind") != "checkpoint":
+                raise ValueError(f"{checkpoint.path} is not a training checkpoint.")
+            checkpoint.state = (meta, tensors)
+        return checkpoint
+
+    @property
+    def epochs_left(self) -> int:
+        """Epochs still to run: all of them without a saved state."""
+        if self.state is None:
+            return self.target_epochs
+        meta = self.state[0]
+        if meta["finished"]:
+            return 0
+        return max(0, self.target_epochs - int(meta["epochs"]))
+
+    # -- callback hooks --------------------------------------------------------------
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if self.state is not None:
+            self._restore(net, *self.state)
+            self.state = None
+
+    def on_epoch_end(self, net, **kwargs):
+        self._write(net, finished=False)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        stopper = _stopper(net)
+        stopped = stopper is not None and getattr(stopper, "misses_", 0) >= stopper.patience
+        if stopped or len(net.history) >= self.target_epochs:
+            self._write(net, finished=True)
+
+    # -- state -----------------------------------------------------------------------
+    def _write(self, net, finished: bool) -> None:
+        tensors = _net_tensors(net)
+        optimizer_tensors, optimizer_meta = _optimizer_state(net.optimizer_)
+        tensors.update(optimizer_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        generator = getattr(net, "generator_", None)
+        if generator is not None:
+            tensors["rng.shuffle"] = generator.get_state()
+        device = torch.device(net.device)
+        if device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+        stopper_meta = None
+        stopper = _stopper(net)
+        if stopper is not None and hasattr(stopper, "misses_"):
+            stopper_meta = {
+                "misses_": int(stopper.misses_),
+                "dynamic_threshold_": _encode(float(stopper.dynamic_threshold_), "threshold"),
+                "best_epoch_": int(stopper.best_epoch_),
+            }
+            best = getattr(stopper, "best_model_weights_", None)
+            if best is not None:
+                tensors.update(_cpu_tensors("best.", best))
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": "checkpoint",
+            "versions": _versions(),
+            "epochs": len(net.history),
+            "finished": finished,
+            "history": _history(net.history),
+            "optimizer": optimizer_meta,
+            "stopper": stopper_meta,
+            "task_relation": _relation_state(net),
+        }
+        _write_archive(self.path, meta, tensors)
+
+    def _restore(self, net, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        load_module_state(net.module_, _take(tensors, "module."), "network")
+        load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
+        _load_optimizer_state(net.optimizer_, tensors, meta["optimizer"])
+        net.history = History(_decode(meta["history"], "history"))
+        _restore_relation(net, meta.get("task_relation"))
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.shuffle" in tensors and getattr(net, "generator_", None) is not None:
+            net.generator_.set_state(tensors["rng.shuffle"])
+        device = torch.device(net.device)
+        if "rng.cuda" in tensors and device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        stopper = _stopper(net)
+        saved = meta.get("stopper")
+        if stopper is not None and saved is not None:
+            stopper.misses_ = int(saved["misses_"])
+            stopper.dynamic_threshold_ = _decode(saved["dynamic_threshold_"], "threshold")
+            stopper.best_epoch_ = int(saved["best_epoch_"])
+            best = _take(tensors, "best.")
+            if best:
+                module_device = next(iter(net.module_.parameters())).device
+                stopper.best_model_weights_ = {k: v.to(module_device) for k, v in best.items()}
+
+    def attach(self, net) -> None:
+        """Add this callback after all others (so it sees early stopping's update)."""
+        net.callbacks_.append(("checkpoint", self))
+
+    def detach(self, net) -> None:
+        """Remove this callback from the fitted net (it is no part of the model)."""
+        net.callbacks_ = [(name, cb) for name, cb in net.callbacks_ if cb is not self]
+
+
+def _stopper(net):
+    from ._net import BestValidScore
+
+    for _, callback in net.callbacks_:
+        if isinstance(callback, BestValidScore):
+            return callback
+    return None
