@@ -68,6 +68,15 @@ class MultiTaskLoss(nn.Module):
         super().__init__()
         self.specs = list(specs)
         self.weighting = weighting
+        # The batch is handled as one (batch, n_targets) block; these map the target
+        # columns back to their tasks (non-persistent: rebuilt from the specs).
+        column_task = [
+            index for index, spec in enumerate(self.specs) for _ in range(spec.stop - spec.start)
+        ]
+        self.one_column_per_task = len(column_task) == len(self.specs)
+        self.register_buffer("column_task", torch.tensor(column_task), persistent=False)
+        is_regression = [spec.kind == "regression" for spec in self.specs]
+        self.register_buffer("is_regression", torch.tensor(is_regression), persistent=False)
 
     def task_losses(
         self,
@@ -97,44 +106,71 @@ class MultiTaskLoss(nn.Module):
         present : Tensor of bool, shape (n_tasks,)
             Whether each task had a labelled row (of positive weight) in the batch.
         """
-        losses, weight_sums = [], []
-        for index, spec in enumerate(self.specs):
-            target = targets[:, spec.start : spec.stop]
-            output = outputs[spec.name].to(targets.dtype)
-            labelled = ~torch.isnan(target)
-            target = torch.where(labelled, target, torch.zeros_like(target))
-            weight = labelled.to(target.dtype)
-            if sample_weight is not None:
-                weight = weight * sample_weight[:, None]
-            weight_sum = weight.sum()
-            elementwise = _elementwise_loss(spec.kind, output, target)
-            loss = (elementwise * weight).sum() / weight_sum.clamp(min=1e-12)
-            losses.append(loss)
-            weight_sums.append(weight_sum)
-            if stats is not None:
-                self._accumulate(stats[index], spec.kind, output, target, weight, loss)
-        weight_total = torch.stack(weight_sums)
-        return torch.stack(losses), weight_total > 0
+        weight = (~torch.isnan(targets)).to(targets.dtype)
+        if sample_weight is not None:
+            weight = weight * sample_weight[:, None]
+        clean = torch.nan_to_num(targets, nan=0.0)
+        elementwise = torch.cat(
+            [
+                _elementwise_loss(
+                    spec.kind,
+                    outputs[spec.name].to(targets.dtype),
+                    clean[:, spec.start : spec.stop],
+                )
+                for spec in self.specs
+            ],
+            dim=1,
+        )
+        numerators = self._per_task((elementwise * weight).sum(dim=0))
+        weight_sums = self._per_task(weight.sum(dim=0))
+        if stats is not None:
+            self._accumulate(stats, outputs, clean, weight, numerators, weight_sums)
+        return numerators / weight_sums.clamp(min=1e-12), weight_sums > 0
+
+    def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
+        """Sum per-column values into per-task values (multilabel tasks span columns)."""
+        if self.one_column_per_task:
+            return per_column
+        zeros = per_column.new_zeros(len(self.specs))
+        return zeros.index_add(0, self.column_task, per_column)
 
     @torch.no_grad()
     def _accumulate(
         self,
-        row: torch.Tensor,
-        kind: str,
-        output: torch.Tensor,
-        target: torch.Tensor,
+        stats: torch.Tensor,
+        outputs: dict[str, torch.Tensor],
+        clean: torch.Tensor,
         weight: torch.Tensor,
-        loss: torch.Tensor,
+        numerators: torch.Tensor,
+        weight_sums: torch.Tensor,
     ) -> None:
-        weight_sum = weight.sum()
-        row[_WEIGHT] += weight_sum
-        row[_LOSS] += loss.detach() * weight_sum
-        if kind == "regression":
-            row[_HIT_OR_SUM] += (weight * target).sum()
-            row[_SQUARES] += (weight * target**2).sum()
-            row[_ERRORS] += (weight * (output - target) ** 2).sum()
-        else:
-            row[_HIT_OR_SUM] += (weight * _hits(kind, output, target)).sum()
+        """Add the batch's statistics: weights, losses, and R² sums or accuracy hits."""
+        weighted = weight * clean
+        sums = self._per_task(weighted.sum(dim=0))
+        squares = self._per_task((weighted * clean).sum(dim=0))
+        hits = torch.stack(
+            [
+                (
+                    weight[:, s.start : s.stop]
+                    * _hits(s.kind, outputs[s.name], clean[:, s.start : s.stop])
+                ).sum()
+                if s.kind != "regression"
+                else numerators.new_zeros(())
+                for s in self.specs
+            ]
+        )
+        regression = self.is_regression
+        zero = numerators.new_zeros(())
+        stats += torch.stack(
+            [
+                weight_sums,
+                numerators.detach(),  # the weighted loss sum; for regression the squared errors
+                torch.where(regression, sums, hits),
+                torch.where(regression, squares, zero),
+                torch.where(regression, numerators.detach(), zero),
+            ],
+            dim=1,
+        )
 
     def forward(
         self,
