@@ -57,9 +57,7 @@ def as_target_table(y: object) -> TargetTable:
     TargetTable
     """
     if y is None:
-        raise ValueError(
-            "MultiTaskNetEstimator requires y to be passed, but the target y is None."
-        )
+        raise ValueError("MultiTaskNetEstimator requires y to be passed, but the target y is None.")
     if sp.issparse(y):
         raise TypeError("y is a sparse matrix; pass a dense array or a DataFrame instead.")
     if hasattr(y, "iloc") and hasattr(y, "columns"):  # pandas DataFrame
@@ -80,13 +78,10 @@ def as_target_table(y: object) -> TargetTable:
             table = TargetTable([array], None, [False], is_frame=False, is_1d=True)
         elif array.ndim == 2:
             columns = [array[:, j] for j in range(array.shape[1])]
-            table = TargetTable(
-                columns, None, [False] * len(columns), is_frame=False, is_1d=False
-            )
+            table = TargetTable(columns, None, [False] * len(columns), is_frame=False, is_1d=False)
         else:
             raise ValueError(
-                f"y must be 1-D or 2-D (n_samples, n_columns); got an array of shape "
-                f"{array.shape}."
+                f"y must be 1-D or 2-D (n_samples, n_columns); got an array of shape {array.shape}."
             )
     if not table.columns:
         raise ValueError("y has no column: at least one task is needed.")

@@ -49,7 +49,10 @@ def _roc_auc(y_true, proba, sample_weight=None, *, kind):
         return skm.roc_auc_score(y_true, proba[:, 1], sample_weight=sample_weight)
     if kind == "multiclass":
         return skm.roc_auc_score(
-            y_true, proba, multi_class="ovr", sample_weight=sample_weight,
+            y_true,
+            proba,
+            multi_class="ovr",
+            sample_weight=sample_weight,
             labels=np.arange(proba.shape[1]),
         )
     return skm.roc_auc_score(y_true, proba, average="macro", sample_weight=sample_weight)
@@ -82,10 +85,18 @@ class _Metric:
 
 METRICS: dict[str, _Metric] = {
     "r2": _Metric(skm.r2_score, "predict", frozenset({"regression"})),
-    "explained_variance": _Metric(skm.explained_variance_score, "predict", frozenset({"regression"})),
-    "neg_mean_squared_error": _Metric(_negate(skm.mean_squared_error), "predict", frozenset({"regression"})),
-    "neg_root_mean_squared_error": _Metric(_negate(skm.root_mean_squared_error), "predict", frozenset({"regression"})),
-    "neg_mean_absolute_error": _Metric(_negate(skm.mean_absolute_error), "predict", frozenset({"regression"})),
+    "explained_variance": _Metric(
+        skm.explained_variance_score, "predict", frozenset({"regression"})
+    ),
+    "neg_mean_squared_error": _Metric(
+        _negate(skm.mean_squared_error), "predict", frozenset({"regression"})
+    ),
+    "neg_root_mean_squared_error": _Metric(
+        _negate(skm.root_mean_squared_error), "predict", frozenset({"regression"})
+    ),
+    "neg_mean_absolute_error": _Metric(
+        _negate(skm.mean_absolute_error), "predict", frozenset({"regression"})
+    ),
     "accuracy": _Metric(skm.accuracy_score, "predict", _CLASSIFICATION),
     "balanced_accuracy": _Metric(skm.balanced_accuracy_score, "predict", _SINGLE_LABEL),
     "hamming_score": _Metric(_hamming_score, "predict", _CLASSIFICATION),
@@ -93,7 +104,9 @@ METRICS: dict[str, _Metric] = {
     "precision": _Metric(skm.precision_score, "predict", frozenset({"binary"})),
     "recall": _Metric(skm.recall_score, "predict", frozenset({"binary"})),
     "roc_auc": _Metric(_roc_auc, "proba", _CLASSIFICATION, needs_kind=True),
-    "average_precision": _Metric(_average_precision, "proba", frozenset({"binary", "multilabel"}), needs_kind=True),
+    "average_precision": _Metric(
+        _average_precision, "proba", frozenset({"binary", "multilabel"}), needs_kind=True
+    ),
     "neg_log_loss": _Metric(_log_loss, "proba", _SINGLE_LABEL, needs_kind=True),
 }
 for _average in ("macro", "micro", "weighted"):
@@ -162,8 +175,10 @@ def task_score(
     spec = _metric_spec(name, encoder.kind, encoder.task_.name)
     truth, raw, present = _labelled_arrays(encoder, table, outputs, name)
     if encoder.kind == "multilabel" and name == "hamming_score":
-        weight = np.ones(truth.shape) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, dtype=np.float64)[:, None], truth.shape
+        weight = (
+            np.ones(truth.shape)
+            if sample_weight is None
+            else np.broadcast_to(np.asarray(sample_weight, dtype=np.float64)[:, None], truth.shape)
         )
         weight = weight * present
         if weight.sum() == 0:
@@ -191,8 +206,7 @@ def task_score(
 def _metric_spec(metric: str, kind: str, task_name: str) -> _Metric:
     if metric not in METRICS:
         raise ValueError(
-            f"Unknown metric {metric!r} for task {task_name!r}; expected one of "
-            f"{sorted(METRICS)}."
+            f"Unknown metric {metric!r} for task {task_name!r}; expected one of {sorted(METRICS)}."
         )
     spec = METRICS[metric]
     if kind not in spec.kinds:
@@ -236,9 +250,9 @@ class TaskScorer:
 
     def __call__(self, estimator, X, y, sample_weight=None) -> float:
         final, Xt = _unwrap(estimator, X)
-        return final.score_tasks(Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric})[
-            self.task
-        ]
+        return final.score_tasks(
+            Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric}
+        )[self.task]
 
     def __repr__(self) -> str:
         metric = "" if self.metric is None else f", {self.metric!r}"

@@ -84,7 +84,8 @@ class Task:
             if isinstance(columns, str | int | np.integer):
                 columns = (columns,)
             columns = tuple(
-                int(c) if isinstance(c, np.integer) else c for c in columns  # type: ignore[union-attr]
+                int(c) if isinstance(c, np.integer) else c
+                for c in columns  # type: ignore[union-attr]
             )
             for column in columns:
                 if not isinstance(column, str | int) or isinstance(column, bool):
@@ -124,9 +125,7 @@ def _declared_tasks(tasks: object) -> list[Task]:
             elif isinstance(task, str):
                 declared.append(Task(task))
             else:
-                raise TypeError(
-                    f"tasks must hold Task objects or task names; got {task!r}."
-                )
+                raise TypeError(f"tasks must hold Task objects or task names; got {task!r}.")
         return declared
     raise TypeError(
         "tasks must be None, a list of Task objects, or a dict {name: kind}; "
@@ -150,8 +149,7 @@ def _position_of(task: Task, column: str | int, table: TargetTable) -> int:
         return table.names.index(column)
     if not -n_columns <= column < n_columns:
         raise ValueError(
-            f"Task {task.name!r} names column position {column}, but y has {n_columns} "
-            "column(s)."
+            f"Task {task.name!r} names column position {column}, but y has {n_columns} column(s)."
         )
     return column % n_columns
 

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-
 torch.set_num_threads(1)  # tiny networks: a second thread only adds synchronisation
 
 
@@ -37,4 +36,10 @@ def mixed():
 
 @pytest.fixture
 def fast_params():
-    return {"hidden_layer_sizes": (16,), "max_epochs": 15, "batch_size": 64, "lr": 0.01, "random_state": 0}
+    return {
+        "hidden_layer_sizes": (16,),
+        "max_epochs": 15,
+        "batch_size": 64,
+        "lr": 0.01,
+        "random_state": 0,
+    }

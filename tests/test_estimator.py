@@ -7,14 +7,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import make_mixed
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl._data import TaskData
 from sklearn_mtl._losses import MultiTaskLoss, TaskLossSpec
 from sklearn_mtl.weighting import FixedWeighting
-
-from conftest import make_mixed
 
 
 def test_mixed_tasks_learn_and_decode_labels(mixed, fast_params):
@@ -110,7 +109,9 @@ def test_task_weights_and_their_errors(mixed, fast_params):
     with pytest.raises(ValueError, match=r"task_weights\['task0'\] must be a finite non-negative"):
         MultiTaskNetEstimator(task_weights={"task0": -1.0}, **fast_params).fit(X, y)
     with pytest.raises(ValueError, match="all zero"):
-        MultiTaskNetEstimator(task_weights=dict.fromkeys(["task0", "task1", "task2"], 0), **fast_params).fit(X, y)
+        MultiTaskNetEstimator(
+            task_weights=dict.fromkeys(["task0", "task1", "task2"], 0), **fast_params
+        ).fit(X, y)
 
 
 def test_set_params_per_task_weight_copies_the_dict():
@@ -149,8 +150,14 @@ def test_early_stopping_stops_and_restores_the_best_epoch(mixed):
     X, y = mixed
     recorder = _StateRecorder()
     est = MultiTaskNetEstimator(
-        hidden_layer_sizes=(64,), lr=0.05, max_epochs=300, n_iter_no_change=3, early_stopping=True,
-        tol=0.0, random_state=0, callbacks=[("states", recorder)],
+        hidden_layer_sizes=(64,),
+        lr=0.05,
+        max_epochs=300,
+        n_iter_no_change=3,
+        early_stopping=True,
+        tol=0.0,
+        random_state=0,
+        callbacks=[("states", recorder)],
     ).fit(X, y)
     assert est.n_iter_ < 300
     scores = est.history_[:, "valid_score"]
@@ -190,7 +197,9 @@ def test_validation_score_in_history_matches_score_tasks(fast_params):
     targets = np.concatenate([e.encode(est._table(y, len(X))) for e in est.encoders_], axis=1)
     data = TaskData(torch.from_numpy(X.astype(np.float32)), torch.from_numpy(targets))
     est.net_.run_single_epoch(
-        est.net_.get_iterator(data), training=False, prefix="check",
+        est.net_.get_iterator(data),
+        training=False,
+        prefix="check",
         step_fn=est.net_.validation_step,
     )
     record = est.net_.history[-1]
@@ -229,7 +238,10 @@ def test_sample_weight_downweights_corrupted_rows(fast_params):
     clean = ~corrupted
     weighted = MultiTaskNetEstimator(**params).fit(X, y, sample_weight=weight)
     plain = MultiTaskNetEstimator(**params).fit(X, y)
-    assert weighted.score_tasks(X[clean], y[clean])["task1"] > plain.score_tasks(X[clean], y[clean])["task1"] + 0.2
+    assert (
+        weighted.score_tasks(X[clean], y[clean])["task1"]
+        > plain.score_tasks(X[clean], y[clean])["task1"] + 0.2
+    )
     with pytest.raises(ValueError, match="non-negative"):
         MultiTaskNetEstimator(**params).fit(X, y, sample_weight=-weight)
 
@@ -240,7 +252,9 @@ def test_sparse_X_trains_like_dense(mixed, fast_params):
     dense = MultiTaskNetEstimator(**fast_params).fit(X, y)
     sparse = MultiTaskNetEstimator(**fast_params).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse.predict_proba(X)[0], dense.predict_proba(X)[0], rtol=1e-5)
-    np.testing.assert_allclose(sparse.predict_proba(sp.csc_matrix(X))[0], dense.predict_proba(X)[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csc_matrix(X))[0], dense.predict_proba(X)[0], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -262,7 +276,9 @@ def test_bad_input_at_fit(mixed, fast_params, make_bad, message):
 def test_bad_input_at_predict_and_bad_parameters(mixed, fast_params):
     X, y = mixed
     est = MultiTaskNetEstimator(**fast_params).fit(X, y)
-    with pytest.raises(ValueError, match="X has 5 features, but MultiTaskNetEstimator is expecting 6"):
+    with pytest.raises(
+        ValueError, match="X has 5 features, but MultiTaskNetEstimator is expecting 6"
+    ):
         est.predict(X[:, :5])
     with pytest.raises(ValueError, match="y has 2 column"):
         est.score(X, y[:, :2])
@@ -340,7 +356,10 @@ def test_weight_decay_spares_biases(mixed, fast_params):
 def test_architecture_options(mixed, fast_params, batch_norm):
     X, y = mixed
     est = MultiTaskNetEstimator(
-        batch_norm=batch_norm, dropout=0.1, head_layer_sizes=(8,), activation="tanh",
+        batch_norm=batch_norm,
+        dropout=0.1,
+        head_layer_sizes=(8,),
+        activation="tanh",
         **{**fast_params, "batch_size": 33},  # 270 training rows: a final batch of 6 rows
     ).fit(X, y)
     assert est.score(X, y) > 0.5

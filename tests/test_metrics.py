@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import make_mixed
 from sklearn import metrics as skm
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl.metrics import METRICS, make_task_scorer
-
-from conftest import make_mixed
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +16,15 @@ def fitted():
     labels = (X[:, 3:6] > 0).astype(float)
     labels[rng.random(labels.shape) < 0.1] = np.nan
     y = np.column_stack([y, labels]).astype(object)
-    tasks = [Task("amount"), Task("bought"), Task("level"),
-             Task("prefs", "multilabel", columns=[3, 4, 5])]
-    est = MultiTaskNetEstimator(tasks=tasks, hidden_layer_sizes=(16,), max_epochs=20,
-                                lr=0.01, random_state=0).fit(X, y)
+    tasks = [
+        Task("amount"),
+        Task("bought"),
+        Task("level"),
+        Task("prefs", "multilabel", columns=[3, 4, 5]),
+    ]
+    est = MultiTaskNetEstimator(
+        tasks=tasks, hidden_layer_sizes=(16,), max_epochs=20, lr=0.01, random_state=0
+    ).fit(X, y)
     return est, X, y
 
 

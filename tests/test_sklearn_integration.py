@@ -67,7 +67,7 @@ def test_pipeline_with_pandas_output(shop):
     pipe = make_pipe()
     pipe.set_output(transform="pandas")
     pipe.fit(X, y)
-    assert list(pipe[-1].feature_names_in_)[0].startswith("onehotencoder__channel")
+    assert pipe[-1].feature_names_in_[0].startswith("onehotencoder__channel")
     assert pipe.predict(X).shape == (len(X), 2)
 
 
@@ -102,8 +102,13 @@ def test_cross_validate_with_per_task_scorers(shop):
     result = cross_validate(make_pipe(max_epochs=40), X, y, cv=3, scoring=scoring)
     assert np.all(result["test_bought_auc"] > 0.6)
     assert np.all(result["test_spend_mae"] < 0)
-    search = GridSearchCV(make_pipe(), {"multitasknetestimator__lr": [0.01]}, cv=2,
-                          scoring=scoring, refit="bought_auc").fit(X, y)
+    search = GridSearchCV(
+        make_pipe(),
+        {"multitasknetestimator__lr": [0.01]},
+        cv=2,
+        scoring=scoring,
+        refit="bought_auc",
+    ).fit(X, y)
     assert 0.5 < make_task_scorer("bought", "roc_auc")(search, X, y) <= 1.0
 
 
@@ -115,7 +120,9 @@ def test_clone_pickle_and_joblib_round_trips(shop, tmp_path):
     pd.testing.assert_frame_equal(restored.predict(X), pipe.predict(X))
     np.testing.assert_array_equal(restored[-1].predict_proba(pipe[:-1].transform(X))[0], expected)
     joblib.dump(pipe, tmp_path / "model.joblib")
-    pd.testing.assert_frame_equal(joblib.load(tmp_path / "model.joblib").predict(X), pipe.predict(X))
+    pd.testing.assert_frame_equal(
+        joblib.load(tmp_path / "model.joblib").predict(X), pipe.predict(X)
+    )
     buffer = io.BytesIO()
     joblib.dump(pipe, buffer)
     cloned = clone(pipe)
@@ -130,11 +137,15 @@ def test_sample_weight_with_metadata_routing(shop):
         est = MultiTaskNetEstimator(**PARAMS).set_fit_request(sample_weight=True)
         est.set_score_request(sample_weight=True)
         scaler = StandardScaler().set_fit_request(sample_weight=False)
-        encode = make_column_transformer((OneHotEncoder(), ["channel"]), (scaler, ["age", "visits"]))
+        encode = make_column_transformer(
+            (OneHotEncoder(), ["channel"]), (scaler, ["age", "visits"])
+        )
         pipe = make_pipeline(encode, est)
         search = GridSearchCV(pipe, {"multitasknetestimator__task_weights__spend": [1.0]}, cv=2)
         search.fit(X, y, sample_weight=weight)
         assert search.score(X, y, sample_weight=weight) > 0
         unrequested = make_pipeline(encode, MultiTaskNetEstimator(**PARAMS))
-        with pytest.raises(ValueError, match=r"\[sample_weight\] are passed.*MultiTaskNetEstimator"):
+        with pytest.raises(
+            ValueError, match=r"\[sample_weight\] are passed.*MultiTaskNetEstimator"
+        ):
             unrequested.fit(X, y, sample_weight=weight)

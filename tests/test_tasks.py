@@ -29,7 +29,13 @@ def test_inference_rules_of_the_design():
         }
     )
     assert kinds_of(y) == [
-        "regression", "regression", "binary", "multiclass", "binary", "binary", "multiclass",
+        "regression",
+        "regression",
+        "binary",
+        "multiclass",
+        "binary",
+        "binary",
+        "multiclass",
     ]
 
 
@@ -51,7 +57,8 @@ def test_multilabel_columns_by_name_and_position():
     assert [p for _, p in resolve_tasks(tasks, as_target_table(y))] == [(0,), (1, 2)]
     array_tasks = [Task("prefs", "multilabel", columns=[1, 2]), Task("spend")]
     assert [p for _, p in resolve_tasks(array_tasks, as_target_table(y.to_numpy()))] == [
-        (1, 2), (0,),
+        (1, 2),
+        (0,),
     ]
 
 
@@ -79,7 +86,11 @@ def test_regression_is_standardised_and_decoded_back():
     [
         (np.array([np.nan, np.nan, np.nan, np.nan]), None, "Task 'task0' has no label"),
         (np.array(["a", "a", "a", None], dtype=object), None, "one class only"),
-        (np.array([[0.1, 2], [0.2, 3], [0.3, 2], [0.4, 5]]), [Task("t", "regression"), Task("m", "multilabel", columns=[1])], "must hold 0/1"),
+        (
+            np.array([[0.1, 2], [0.2, 3], [0.3, 2], [0.4, 5]]),
+            [Task("t", "regression"), Task("m", "multilabel", columns=[1])],
+            "must hold 0/1",
+        ),
         (np.array([1, 2, 3, 1]), [Task("t", "binary")], "declared binary"),
         (np.array(["x", "y", "x", "y"]), [Task("t", "regression")], "non-numeric"),
         (np.zeros((4, 2)), {"a": "regression"}, "belong to no task"),
@@ -105,7 +116,9 @@ def test_bad_declarations():
     with pytest.raises(ValueError, match="spans 2 columns"):
         resolve_tasks([Task("a", "regression", columns=[0, 1])], as_target_table(np.zeros((2, 2))))
     with pytest.raises(ValueError, match="claimed by both"):
-        resolve_tasks([Task("a", columns=[0]), Task("b", columns=[0])], as_target_table(np.zeros((2, 1))))
+        resolve_tasks(
+            [Task("a", columns=[0]), Task("b", columns=[0])], as_target_table(np.zeros((2, 1)))
+        )
 
 
 def test_unseen_label_at_score_time_is_named():
