@@ -17,7 +17,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 from _datasets import LOADERS, Dataset, data_dir
 from joblib import Parallel, delayed
@@ -54,7 +53,9 @@ def run_fold(dataset: Dataset, train, test, params: dict, max_epochs: int) -> li
     X_train, X_test = dataset.X.iloc[train], dataset.X.iloc[test]
     y_train, y_test = dataset.y.iloc[train], dataset.y.iloc[test]
     rows = []
-    net = MultiTaskNetEstimator(tasks=dataset.tasks, random_state=0, max_epochs=max_epochs, **params)
+    net = MultiTaskNetEstimator(
+        **{"tasks": dataset.tasks, "random_state": 0, "max_epochs": max_epochs, **params}
+    )
     pipe = make_pipeline(encoder(dataset), net)
     start = time.perf_counter()
     pipe.fit(X_train, y_train)
@@ -67,8 +68,14 @@ def run_fold(dataset: Dataset, train, test, params: dict, max_epochs: int) -> li
             pipe = make_pipeline(encoder(dataset), clone(model))
             start = time.perf_counter()
             pipe.fit(X_train, y_train[task])
-            rows.append({"model": name, "task": task, "score": pipe.score(X_test, y_test[task]),
-                         "seconds": time.perf_counter() - start})
+            rows.append(
+                {
+                    "model": name,
+                    "task": task,
+                    "score": pipe.score(X_test, y_test[task]),
+                    "seconds": time.perf_counter() - start,
+                }
+            )
     return rows
 
 
@@ -76,8 +83,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir")
     parser.add_argument("--datasets", nargs="*", default=list(LOADERS))
-    parser.add_argument("--param", action="append", default=[],
-                        help="estimator parameter NAME=VALUE (Python literal), repeatable")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        help="estimator parameter NAME=VALUE (Python literal), repeatable",
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="tiny subsample, 2 epochs, 1 fold")
     args = parser.parse_args()
@@ -87,15 +98,14 @@ def main() -> None:
         params[name] = eval(value, {})  # a literal from the command line
     root = data_dir(args.data_dir)
     max_epochs = 2 if args.smoke else 200
-    print(f"MultiTaskNetEstimator defaults{' with ' + str(params) if params else ''}; "
-          f"max_epochs={max_epochs}")
+    print(
+        f"MultiTaskNetEstimator defaults{' with ' + str(params) if params else ''}; "
+        f"max_epochs={max_epochs}"
+    )
     for name in args.datasets:
         dataset = LOADERS[name](root)
         if args.smoke:
-            keep = np.random.default_rng(0).choice(len(dataset.X), 300, replace=False)
-            dataset.X, dataset.y = dataset.X.iloc[keep], dataset.y.iloc[keep]
-            dataset.groups = None if dataset.groups is None else dataset.groups[keep]
-            dataset.stratify = None if dataset.stratify is None else dataset.stratify[keep]
+            dataset = dataset.subsample(300)
         splits = dataset.splits()[:1] if args.smoke else dataset.splits()
         start = time.perf_counter()
         results = Parallel(n_jobs=args.n_jobs)(
@@ -103,8 +113,10 @@ def main() -> None:
         )
         table = pd.DataFrame([row for rows in results for row in rows])
         summary = table.pivot_table(index="model", columns="task", values="score", aggfunc="mean")
-        print(f"\n{dataset.name} ({len(dataset.X)} rows, {len(splits)} folds"
-              f"{', ' + dataset.note if dataset.note else ''}; {time.perf_counter() - start:.0f}s)")
+        about = f", {dataset.description}" if dataset.description else ""
+        seconds = time.perf_counter() - start
+        rows = f"{len(dataset.X)} rows, {len(splits)} folds{about}"
+        print(f"\n{dataset.name} ({rows}; {seconds:.0f}s)")
         print(summary.loc[["multi-task net", "sklearn MLP", "linear"]].round(4).to_string())
 
 

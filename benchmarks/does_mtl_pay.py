@@ -1,6 +1,6 @@
 """Does multi-task learning pay on real data? Multi-task vs single-task vs gradient boosting.
 
-For each dataset of ../shared/data (see ``_datasets.py`` for the framing of each), runs
+For each dataset of ../shared/data (see :mod:`sklearn_mtl.datasets` for the framing of each), runs
 :func:`sklearn_mtl.compare_single_task` with the dataset's own cross-validation (grouped
 by patient for Parkinson's telemonitoring) and prints one row per task: the multi-task
 network's score, the same network trained on the task alone, a
@@ -128,7 +128,7 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - start
         print(
             f"\n## {name}: {len(X)} rows, {report.attrs['n_splits']} folds "
-            f"({dataset.note or type(dataset.cv).__name__}), {seconds:.0f} s; "
+            f"({dataset.description or type(dataset.cv).__name__}), {seconds:.0f} s; "
             f"Delta_m = {report.attrs['delta_m']:+.2f}% (se {report.attrs['delta_m_se']:.2f})"
         )
         columns = [

@@ -20,118 +20,45 @@ the folder holding the datasets; the example stops with a message when it is abs
 """
 
 # %%
-# Find the data
+# Load the data
 # -------------
+# :mod:`sklearn_mtl.datasets` reads each dataset from the data folder, with its tasks
+# and the split its README asks for (by patient for parkinsons). A short budget here:
+# 3 folds per dataset.
 import argparse
 import os
-from pathlib import Path
+import sys
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from sklearn.compose import make_column_transformer
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator, compare_single_task
+from sklearn_mtl.datasets import (
+    load_parkinsons_telemonitoring,
+    load_student_performance,
+    load_wine_quality,
+)
 from sklearn_mtl.plotting import plot_single_task_comparison
 
-NEEDED = ["student-performance", "parkinsons-telemonitoring", "wine-quality"]
-
-
-def find_data_dir() -> Path:
-    parser = argparse.ArgumentParser(description="Multi-task vs single-task on real data")
-    parser.add_argument("--data-dir", help="folder that holds the datasets")
-    args, _ = parser.parse_known_args()
-    here = Path(globals().get("__file__", "examples/x.py")).resolve().parent
-    candidates = [
-        args.data_dir,
-        os.environ.get("SKLEARN_MTL_DATA"),
-        here.parent.parent / "shared" / "data",
-    ]
-    for candidate in candidates:
-        if candidate and all((Path(candidate) / name).is_dir() for name in NEEDED):
-            return Path(candidate)
-    raise SystemExit(
-        f"Data not found: pass --data-dir or set SKLEARN_MTL_DATA to a folder holding {NEEDED}."
-    )
-
-
-root = find_data_dir()
+parser = argparse.ArgumentParser(description="Multi-task vs single-task on real data")
+parser.add_argument("--data-dir", help="folder that holds the datasets")
+args, _ = parser.parse_known_args()
 smoke = os.environ.get("SKLEARN_MTL_SMOKE") == "1"
-
-# %%
-# Load the three datasets
-# -----------------------
-keys = [
-    "school",
-    "sex",
-    "age",
-    "address",
-    "famsize",
-    "Pstatus",
-    "Medu",
-    "Fedu",
-    "Mjob",
-    "Fjob",
-    "reason",
-    "nursery",
-    "internet",
-]
-mat = pd.read_csv(root / "student-performance" / "student-mat.csv", sep=";")
-por = pd.read_csv(root / "student-performance" / "student-por.csv", sep=";")
-both = mat.merge(por, on=keys, suffixes=("_mat", "_por"))
-grades = [f"G{i}_{c}" for i in (1, 2, 3) for c in ("mat", "por")]
-student_X = both[keys + [c for c in both if c.endswith("_por") and c not in grades]]
-student_y = pd.DataFrame(
-    {
-        "G3_mat": both["G3_mat"].astype(float),
-        "G3_por": both["G3_por"].astype(float),
-        "pass_mat": np.where(both["G3_mat"] >= 10, "pass", "fail"),
+try:
+    datasets = {
+        "student-performance": load_student_performance(args.data_dir),
+        "parkinsons (by patient)": load_parkinsons_telemonitoring(args.data_dir),
+        "wine-quality": load_wine_quality(args.data_dir),
     }
-)
-
-updrs = pd.read_csv(root / "parkinsons-telemonitoring" / "parkinsons_updrs.data")
-park_y = updrs[["motor_UPDRS", "total_UPDRS"]].astype(float)
-park_X = updrs.drop(columns=["subject#", "test_time", "motor_UPDRS", "total_UPDRS"])
-patients = updrs["subject#"].to_numpy()
-
-wines = pd.concat(
-    [
-        pd.read_csv(root / "wine-quality" / "winequality-red.csv", sep=";").assign(colour="red"),
-        pd.read_csv(root / "wine-quality" / "winequality-white.csv", sep=";").assign(
-            colour="white"
-        ),
-    ],
-    ignore_index=True,
-)
-wine_y = pd.DataFrame({"colour": wines["colour"], "quality": wines["quality"].astype(float)})
-wine_X = wines.drop(columns=["quality", "colour"])
-
-datasets = {
-    "student-performance": (
-        student_X,
-        student_y,
-        KFold(3, shuffle=True, random_state=0),
-        None,
-        {"G3_mat": "regression", "G3_por": "regression", "pass_mat": "binary"},
-    ),
-    "parkinsons (by patient)": (
-        park_X,
-        park_y,
-        GroupKFold(3),
-        patients,
-        {"motor_UPDRS": "regression", "total_UPDRS": "regression"},
-    ),
-    "wine-quality": (
-        wine_X,
-        wine_y,
-        KFold(3, shuffle=True, random_state=0),
-        None,
-        {"colour": "binary", "quality": "regression"},
-    ),
-}
+except FileNotFoundError as error:
+    sys.exit(str(error))
+for dataset in datasets.values():
+    dataset.cv = (
+        GroupKFold(3) if dataset.groups is not None else KFold(3, shuffle=True, random_state=0)
+    )
 
 # %%
 # Compare, dataset by dataset
@@ -139,20 +66,18 @@ datasets = {
 # The same network for every model: one-hot categories and standardised numbers, then
 # a (64, 32) MLP. Multi-task and single-task differ only in the tasks each is given.
 reports = {}
-for name, (X, y, cv, groups, tasks) in datasets.items():
+for name, dataset in datasets.items():
     if smoke:
-        keep = np.sort(np.random.default_rng(0).permutation(len(X))[:300])
-        X, y = X.iloc[keep].reset_index(drop=True), y.iloc[keep].reset_index(drop=True)
-        groups = None if groups is None else groups[keep]
-    categorical = [c for c in X if not pd.api.types.is_numeric_dtype(X[c])]
-    numeric = [c for c in X if c not in categorical]
+        dataset = dataset.subsample(300)
+    X, y = dataset.X, dataset.y
+    numeric = [c for c in X if c not in dataset.categorical]
     model = make_pipeline(
         make_column_transformer(
             (StandardScaler(), numeric),
-            (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+            (OneHotEncoder(handle_unknown="ignore", sparse_output=False), dataset.categorical),
         ),
         MultiTaskNetEstimator(
-            tasks=tasks,
+            tasks=dataset.tasks,
             hidden_layer_sizes=(64, 32),
             alpha=1e-3,
             batch_size=32 if len(X) < 1000 else 256,
@@ -160,7 +85,7 @@ for name, (X, y, cv, groups, tasks) in datasets.items():
             random_state=0,
         ),
     )
-    reports[name] = compare_single_task(model, X, y, cv=cv, groups=groups, n_jobs=2)
+    reports[name] = compare_single_task(model, X, y, cv=dataset.cv, groups=dataset.groups, n_jobs=2)
     report = reports[name]
     print(f"\n{name}: {len(X)} rows, Delta_m = {report.attrs['delta_m']:+.2f}%")
     print(

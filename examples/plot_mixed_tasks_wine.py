@@ -11,7 +11,8 @@ alone, and with scikit-learn's single-task MLP and linear models.
 
 The data is not shipped with the package: point ``--data-dir`` or the ``SKLEARN_MTL_DATA``
 environment variable at a folder holding ``wine-quality/winequality-red.csv`` and
-``winequality-white.csv``. The script stops with a message when they are absent. Set
+``winequality-white.csv`` (see :mod:`sklearn_mtl.datasets`). The script stops with a
+message when they are absent. Set
 ``SKLEARN_MTL_SMOKE=1`` for a seconds-long run on a subsample.
 """
 
@@ -20,10 +21,9 @@ environment variable at a folder holding ``wine-quality/winequality-red.csv`` an
 # ----------------------
 import argparse
 import os
-from pathlib import Path
+import sys
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
@@ -32,36 +32,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.datasets import load_wine_quality
 
-
-def find_data_dir() -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--data-dir", help="folder that holds wine-quality/")
-    args, _ = parser.parse_known_args()
-    here = Path(globals().get("__file__", "examples/x.py")).resolve().parent
-    candidates = [args.data_dir, os.environ.get("SKLEARN_MTL_DATA"), here.parent.parent / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "wine-quality" / "winequality-red.csv").is_file():
-            return Path(candidate) / "wine-quality"
-    raise SystemExit(
-        "Wine Quality data not found: pass --data-dir or set SKLEARN_MTL_DATA to the folder "
-        "that holds wine-quality/winequality-red.csv and winequality-white.csv."
-    )
-
-
-folder = find_data_dir()
+parser = argparse.ArgumentParser(description="Mixed tasks on the Wine Quality data")
+parser.add_argument("--data-dir", help="folder that holds wine-quality/")
+args, _ = parser.parse_known_args()
+try:
+    wine = load_wine_quality(args.data_dir)
+except FileNotFoundError as error:
+    sys.exit(str(error))
 smoke = os.environ.get("SKLEARN_MTL_SMOKE") == "1"
-wines = pd.concat(
-    [
-        pd.read_csv(folder / "winequality-red.csv", sep=";").assign(colour="red"),
-        pd.read_csv(folder / "winequality-white.csv", sep=";").assign(colour="white"),
-    ],
-    ignore_index=True,
-)
 if smoke:
-    wines = wines.sample(600, random_state=0)
-X = wines.drop(columns=["quality", "colour"])
-y = pd.DataFrame({"colour": wines["colour"], "quality": wines["quality"].astype(float)})
+    wine = wine.subsample(600)
+X, y = wine.X, wine.y
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, random_state=0, stratify=y["colour"]
 )
@@ -71,8 +54,8 @@ print(f"{len(X_train)} training wines, {len(X_test)} test wines, {X.shape[1]} fe
 # One model for both tasks
 # ------------------------
 # ``quality`` holds whole grades 3-9, which the automatic inference would read as 7
-# classes; we declare the kinds instead. Library defaults otherwise.
-tasks = {"colour": "binary", "quality": "regression"}
+# classes; the loader declares the kinds instead. Library defaults otherwise.
+tasks = wine.tasks
 max_epochs = 5 if smoke else 200
 multi = make_pipeline(
     StandardScaler(), MultiTaskNetEstimator(tasks=tasks, max_epochs=max_epochs, random_state=0)

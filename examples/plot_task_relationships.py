@@ -1,6 +1,6 @@
 """
 Which tasks help each other? Affinities, task groups and relationship learning
-=============================================================================
+==============================================================================
 
 Three views of how tasks relate during training, on six synthetic tasks in two families
 (three tasks driven by one set of features, three by another) where one task of the

@@ -5,7 +5,7 @@ One :class:`MultiTaskNetEstimator` learns several targets of one table at once
 per task, trained with PyTorch through skorch.
 """
 
-from . import architectures, diagnostics, metrics, weighting
+from . import architectures, datasets, diagnostics, metrics, weighting
 from ._estimator import MultiTaskNetEstimator
 from ._relationship import MTRL
 from .diagnostics import compare_single_task, delta_m, suggest_task_groups, task_affinity
@@ -19,6 +19,7 @@ __all__ = [
     "Task",
     "architectures",
     "compare_single_task",
+    "datasets",
     "delta_m",
     "diagnostics",
     "metrics",

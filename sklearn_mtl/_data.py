@@ -25,9 +25,8 @@ def rows_as_tensor(X: Any, index: torch.Tensor | slice):
     """
     if isinstance(X, torch.Tensor):
         return X[index]
-    if isinstance(index, torch.Tensor):
-        index = index.numpy()
-    rows = X[index] if isinstance(X, np.ndarray) or sp.issparse(X) else gather_rows(X, index)
+    where = index.numpy() if isinstance(index, torch.Tensor) else index
+    rows: Any = X[where] if isinstance(X, np.ndarray) or sp.issparse(X) else gather_rows(X, where)
     if sp.issparse(rows):
         rows = rows.toarray()
     return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
@@ -124,6 +123,8 @@ class RowSubset:
     ((2, 2), [[2.0, 3.0]])
     """
 
+    X: Any
+
     def __init__(self, X: Any, rows: np.ndarray):
         if isinstance(X, RowSubset):
             X, rows = X.X, X.rows[np.asarray(rows, dtype=np.int64)]
@@ -171,6 +172,7 @@ class TaskData:
     def subset(self, index: np.ndarray) -> TaskData:
         """The rows at ``index`` (a copy)."""
         rows = torch.from_numpy(np.asarray(index, dtype=np.int64))
+        X: Any
         if isinstance(self.X, torch.Tensor):
             X = self.X[rows]
         elif sp.issparse(self.X):

@@ -330,14 +330,14 @@ class MultiTaskNetEstimator(BaseEstimator):
             sizes = getattr(self, name)
             if isinstance(sizes, numbers.Integral):
                 sizes = (sizes,)
-            if not all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes):
+            if not all(isinstance(s, numbers.Integral) and int(s) >= 1 for s in sizes):
                 raise ValueError(f"{name} must hold positive ints; got {getattr(self, name)!r}.")
         for name, low, high in (
             ("dropout", 0.0, 1.0),
             ("validation_fraction", 0.0, 1.0),
         ):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not low <= value < high:
+            if not isinstance(value, numbers.Real) or not low <= float(value) < high:
                 raise ValueError(f"{name} must be in [{low}, {high}); got {value!r}.")
         for name in ("lr", "alpha", "tol"):
             value = getattr(self, name)
@@ -573,9 +573,10 @@ class MultiTaskNetEstimator(BaseEstimator):
         self._target_names = table.names
         self._target_is_frame = table.is_frame
         self._target_is_1d = table.is_1d
-        self.classes_ = [e.classes_ for e in self.encoders_ if e.classes_ is not None]
-        if table.is_1d and len(self.classes_) == 1:
-            self.classes_ = self.classes_[0]
+        classes = [e.classes_ for e in self.encoders_ if e.classes_ is not None]
+        self.classes_: list[np.ndarray] | np.ndarray = classes
+        if table.is_1d and len(classes) == 1:
+            self.classes_ = classes[0]
         if self.verbose:
             kinds = ", ".join(f"{t.name}: {t.kind}" for t in self.tasks_)
             print(f"[MultiTaskNetEstimator] tasks: {kinds}")

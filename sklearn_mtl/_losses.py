@@ -64,6 +64,9 @@ class MultiTaskLoss(nn.Module):
         also weigh the validation loss.
     """
 
+    column_task: torch.Tensor
+    is_regression: torch.Tensor
+
     def __init__(self, specs: Sequence[TaskLossSpec], weighting: WeightingModule):
         super().__init__()
         self.specs = list(specs)

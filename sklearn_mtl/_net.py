@@ -90,6 +90,8 @@ class MultiTaskNet(NeuralNet):
     """
 
     criterion_: MultiTaskLoss
+    step_in_epoch_: int
+    first_bad_step_: torch.Tensor
 
     def __init__(
         self,

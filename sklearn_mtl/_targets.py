@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,7 +45,7 @@ class TargetTable:
         return f"column {position}"
 
 
-def as_target_table(y: object) -> TargetTable:
+def as_target_table(y: Any) -> TargetTable:
     """Split y into columns without copying labels more than once.
 
     Parameters

@@ -187,7 +187,7 @@ def task_score(
         return float((weight * hits).sum() / weight.sum())
     if len(truth) == 0:
         return float("nan")
-    weight = None if sample_weight is None else np.asarray(sample_weight)[present]
+    row_weight = None if sample_weight is None else np.asarray(sample_weight)[present]
     if spec.response == "proba":
         prediction = encoder.proba(raw)
     elif encoder.kind == "regression":
@@ -199,8 +199,10 @@ def task_score(
     else:
         prediction = raw.argmax(axis=1)
     if spec.needs_kind:
-        return float(spec.function(truth, prediction, sample_weight=weight, kind=encoder.kind))
-    return float(spec.function(truth, prediction, sample_weight=weight))
+        return float(
+            spec.function(truth, prediction, sample_weight=row_weight, kind=encoder.kind)
+        )
+    return float(spec.function(truth, prediction, sample_weight=row_weight))
 
 
 def _metric_spec(metric: str, kind: str, task_name: str) -> _Metric:

@@ -217,14 +217,14 @@ def resolve_tasks(tasks: object, table: TargetTable) -> list[tuple[Task, tuple[i
     resolved = []
     for task, found in zip(declared, positions, strict=True):
         if found is None:
-            position = next(free, None)
-            if position is None:
+            free_position = next(free, None)
+            if free_position is None:
                 raise ValueError(
                     f"y has {n_columns} column(s), too few for the {len(declared)} tasks "
                     f"declared: no column is left for task {task.name!r}."
                 )
-            claimed[position] = task.name
-            found = (position,)
+            claimed[free_position] = task.name
+            found = (free_position,)
         if task.kind != "multilabel" and len(found) != 1:
             raise ValueError(
                 f"Task {task.name!r} of kind {task.kind!r} spans {len(found)} columns; "
