@@ -827,7 +827,8 @@ class MultiTaskNetEstimator(BaseEstimator):
         >>> est = MultiTaskNetEstimator(hidden_layer_sizes=(8,), max_epochs=3,
         ...                             random_state=0).fit(X, y)
         >>> path = os.path.join(tempfile.mkdtemp(), "model.mtl")
-        >>> loaded = MultiTaskNetEstimator.load(est.save(path) and path)
+        >>> _ = est.save(path)
+        >>> loaded = MultiTaskNetEstimator.load(path)
         >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
         True
         """

@@ -88,6 +88,16 @@ class NetworkConfig:
     head_layer_sizes: tuple[int, ...] = ()
 
 
+def activation_class(name: str) -> type[nn.Module]:
+    """The torch activation module class for an ``activation`` name, or a clear error."""
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"activation={name!r} is not supported; expected one of {sorted(_ACTIVATIONS)}."
+        ) from None
+
+
 def make_mlp(
     n_in: int,
     layer_sizes: Sequence[int],
@@ -122,13 +132,7 @@ def make_mlp(
       (2): Linear(in_features=8, out_features=2, bias=True)
     )
     """
-    try:
-        activation = _ACTIVATIONS[config.activation]
-    except KeyError:
-        raise ValueError(
-            f"activation={config.activation!r} is not supported; "
-            f"expected one of {sorted(_ACTIVATIONS)}."
-        ) from None
+    activation = activation_class(config.activation)
     layers: list[nn.Module] = []
     width = n_in
     for size in layer_sizes:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._base import _ACTIVATIONS, NetworkConfig, nonempty_sizes
+from ._base import NetworkConfig, activation_class, nonempty_sizes
 
 __all__ = ["ExpertGroup"]
 
@@ -49,13 +49,7 @@ class ExpertGroup(nn.Module):
     ):
         super().__init__()
         sizes = nonempty_sizes(layer_sizes, "ExpertGroup", "expert_layer_sizes")
-        try:
-            activation = _ACTIVATIONS[config.activation]
-        except KeyError:
-            raise ValueError(
-                f"activation={config.activation!r} is not supported; "
-                f"expected one of {sorted(_ACTIVATIONS)}."
-            ) from None
+        activation = activation_class(config.activation)
         self.n_experts = n_experts
         self.sizes = sizes
         self.width = sizes[-1]
