@@ -199,9 +199,7 @@ def task_score(
     else:
         prediction = raw.argmax(axis=1)
     if spec.needs_kind:
-        return float(
-            spec.function(truth, prediction, sample_weight=row_weight, kind=encoder.kind)
-        )
+        return float(spec.function(truth, prediction, sample_weight=row_weight, kind=encoder.kind))
     return float(spec.function(truth, prediction, sample_weight=row_weight))
 
 
