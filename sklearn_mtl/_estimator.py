@@ -520,10 +520,12 @@ class MultiTaskNetEstimator(BaseEstimator):
         if first:
             self._check_params()
         return self._fit(
-            X, y, sample_weight, epochs=1, keep=not first, classes=classes, validate=False
+            X, y, sample_weight, epochs=1, keep=not first, classes=classes, full_fit=False
         )
 
-    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, validate=True):
+    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True):
+        """Fit or continue fitting; ``full_fit`` is False for ``partial_fit`` (one epoch,
+        no early stopping, no checkpoint)."""
         X = self._validate_X(X, reset=not keep)
         table = self._table(y, X.shape[0])
         weight = self._sample_weight(sample_weight, X)
@@ -536,19 +538,19 @@ class MultiTaskNetEstimator(BaseEstimator):
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = self._torch_device()
-        split = self._split(data, seed, use_validation=validate and self.early_stopping)
+        split = self._split(data, seed, use_validation=full_fit and self.early_stopping)
         if device.type == "cuda":
             split = _place_on_device(split, device)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             if not keep:
-                self.net_ = self._build_net(X.shape[1], device, validate)
+                self.net_ = self._build_net(X.shape[1], device, full_fit)
             self.net_.generator_ = torch.Generator().manual_seed(seed)
             check_precision(self.precision, device, self.net_.criterion_.weighting)
             self.net_.precision, self.net_.compile_module = self.precision, self.compile
             checkpoint = None
-            if self.checkpoint_dir is not None and validate and not keep:
+            if self.checkpoint_dir is not None and full_fit and not keep:
                 from ._persistence import FitCheckpoint
 
                 checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
@@ -591,7 +593,7 @@ class MultiTaskNetEstimator(BaseEstimator):
             data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid]))
         )
 
-    def _build_net(self, n_features: int, device: torch.device, validate: bool) -> MultiTaskNet:
+    def _build_net(self, n_features: int, device: torch.device, full_fit: bool) -> MultiTaskNet:
         names = [task.name for task in self.tasks_]
         heads = [
             TaskHeadSpec(task.name, encoder.n_outputs, task.depth, task.inputs_from)
@@ -608,7 +610,7 @@ class MultiTaskNetEstimator(BaseEstimator):
             specs.append(TaskLossSpec(task.name, encoder.kind, start, start + encoder.n_targets))
             start += encoder.n_targets
         callbacks = list(copy.deepcopy(self.callbacks) or [])
-        if validate and self.early_stopping:
+        if full_fit and self.early_stopping:
             stopper = BestValidScore(
                 monitor="valid_score",
                 lower_is_better=False,

@@ -567,7 +567,7 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
 
     torch_device = estimator._torch_device()
     with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep the
-        net = estimator._build_net(estimator.n_features_in_, torch_device, validate=False)
+        net = estimator._build_net(estimator.n_features_in_, torch_device, full_fit=False)
     load_module_state(net.module_, _take(tensors, "module."), "network")
     load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
     _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"])
