@@ -169,6 +169,11 @@ class TaskData:
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
+    @property
+    def complete(self) -> bool:
+        """Whether every label is present and rows are unweighted (one pass over targets)."""
+        return self.sample_weight is None and not bool(torch.isnan(self.targets).any())
+
     def subset(self, index: np.ndarray) -> TaskData:
         """The rows at ``index`` (a copy)."""
         rows = torch.from_numpy(np.asarray(index, dtype=np.int64))

@@ -664,7 +664,7 @@ class MultiTaskNetEstimator(BaseEstimator):
     def _after_training(self) -> None:
         # Per-epoch working state holds device tensors outside modules: a CUDA tensor in a
         # plain attribute would not unpickle on a CPU-only machine, so none is kept.
-        for name in ("stats_", "shared_parameters_"):
+        for name in ("stats_", "shared_parameters_", "epoch_predictions_"):
             self.net_.__dict__.pop(name, None)
         history = self.net_.history
         self.history_ = history

@@ -46,10 +46,13 @@ def _elementwise_loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> 
     return F.binary_cross_entropy_with_logits(output, target, reduction="none")
 
 
-def _hits(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _mean_loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The task's loss averaged over a batch whose labels are all present."""
+    if kind == "regression":
+        return F.mse_loss(output, target)
     if kind == "multiclass":
-        return (output.argmax(dim=1, keepdim=True) == target.long()).to(output.dtype)
-    return ((output > 0) == (target > 0.5)).to(output.dtype)
+        return F.cross_entropy(output, target[:, 0].long())
+    return F.binary_cross_entropy_with_logits(output, target)
 
 
 class MultiTaskLoss(nn.Module):
@@ -66,6 +69,9 @@ class MultiTaskLoss(nn.Module):
 
     column_task: torch.Tensor
     is_regression: torch.Tensor
+    columns_per_task: torch.Tensor
+    all_present: torch.Tensor
+    column_is_multiclass: torch.Tensor
 
     def __init__(self, specs: Sequence[TaskLossSpec], weighting: WeightingModule):
         super().__init__()
@@ -80,6 +86,18 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("column_task", torch.tensor(column_task), persistent=False)
         is_regression = [spec.kind == "regression" for spec in self.specs]
         self.register_buffer("is_regression", torch.tensor(is_regression), persistent=False)
+        multiclass = [
+            spec.kind == "multiclass" for spec in self.specs for _ in range(spec.stop - spec.start)
+        ]
+        self.register_buffer("column_is_multiclass", torch.tensor(multiclass), persistent=False)
+        widths = [float(spec.stop - spec.start) for spec in self.specs]
+        self.register_buffer("columns_per_task", torch.tensor(widths), persistent=False)
+        self.register_buffer(
+            "all_present", torch.ones(len(self.specs), dtype=torch.bool), persistent=False
+        )
+        # Set by the net for an epoch over data without a missing label: task_losses
+        # then takes plain mean losses (the same values with fewer operations).
+        self.complete_labels = False
 
     def task_losses(
         self,
@@ -109,6 +127,8 @@ class MultiTaskLoss(nn.Module):
         present : Tensor of bool, shape (n_tasks,)
             Whether each task had a labelled row (of positive weight) in the batch.
         """
+        if sample_weight is None and self.complete_labels:
+            return self._complete_task_losses(outputs, targets, stats)
         weight = (~torch.isnan(targets)).to(targets.dtype)
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
@@ -127,8 +147,30 @@ class MultiTaskLoss(nn.Module):
         numerators = self._per_task((elementwise * weight).sum(dim=0))
         weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
-            self._accumulate(stats, outputs, clean, weight, numerators, weight_sums)
+            _add_loss_sums(stats, weight_sums, numerators)
         return numerators / weight_sums.clamp(min=1e-12), weight_sums > 0
+
+    def _complete_task_losses(
+        self,
+        outputs: dict[str, torch.Tensor],
+        targets: torch.Tensor,
+        stats: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``task_losses`` for a batch with every label present and no row weights."""
+        losses = torch.stack(
+            [
+                _mean_loss(
+                    spec.kind,
+                    outputs[spec.name].to(targets.dtype),
+                    targets[:, spec.start : spec.stop],
+                )
+                for spec in self.specs
+            ]
+        )
+        if stats is not None:
+            counts = self.columns_per_task * len(targets)
+            _add_loss_sums(stats, counts, losses * counts)
+        return losses, self.all_present
 
     def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
         """Sum per-column values into per-task values (multilabel tasks span columns)."""
@@ -136,44 +178,6 @@ class MultiTaskLoss(nn.Module):
             return per_column
         zeros = per_column.new_zeros(len(self.specs))
         return zeros.index_add(0, self.column_task, per_column)
-
-    @torch.no_grad()
-    def _accumulate(
-        self,
-        stats: torch.Tensor,
-        outputs: dict[str, torch.Tensor],
-        clean: torch.Tensor,
-        weight: torch.Tensor,
-        numerators: torch.Tensor,
-        weight_sums: torch.Tensor,
-    ) -> None:
-        """Add the batch's statistics: weights, losses, and R² sums or accuracy hits."""
-        weighted = weight * clean
-        sums = self._per_task(weighted.sum(dim=0))
-        squares = self._per_task((weighted * clean).sum(dim=0))
-        hits = torch.stack(
-            [
-                (
-                    weight[:, s.start : s.stop]
-                    * _hits(s.kind, outputs[s.name], clean[:, s.start : s.stop])
-                ).sum()
-                if s.kind != "regression"
-                else numerators.new_zeros(())
-                for s in self.specs
-            ]
-        )
-        regression = self.is_regression
-        zero = numerators.new_zeros(())
-        stats += torch.stack(
-            [
-                weight_sums,
-                numerators.detach(),  # the weighted loss sum; for regression the squared errors
-                torch.where(regression, sums, hits),
-                torch.where(regression, squares, zero),
-                torch.where(regression, numerators.detach(), zero),
-            ],
-            dim=1,
-        )
 
     def forward(
         self,
@@ -184,6 +188,96 @@ class MultiTaskLoss(nn.Module):
         """Sum of the per-task losses weighted by the fixed task weights."""
         losses, present = self.task_losses(outputs, targets, sample_weight)
         return (self.weighting.base_weights * losses * present).sum()
+
+
+@torch.no_grad()
+def _add_loss_sums(
+    stats: torch.Tensor, weight_sums: torch.Tensor, numerators: torch.Tensor
+) -> None:
+    """Add a batch's per-task label weights and weighted loss sums (no host sync)."""
+    stats[:, _WEIGHT : _LOSS + 1] += torch.stack([weight_sums, numerators.detach()], dim=1)
+
+
+class EpochPredictions:
+    """One epoch's batch predictions and targets, reduced to score statistics at its end.
+
+    Keeping the predictions (an argmax index for multiclass columns, the output
+    otherwise) costs a few copies per batch; the accuracy hits and R² moments are then
+    computed once per epoch instead of with some twenty small operations per batch.
+
+    Parameters
+    ----------
+    n_rows, n_targets : int
+        Upper bound of the epoch's rows, and the number of target columns.
+    device : torch.device
+        Where the buffers live (the batches' device).
+    weighted : bool
+        Whether the batches carry row weights.
+    """
+
+    def __init__(self, n_rows: int, n_targets: int, device: torch.device, weighted: bool):
+        self.predictions = torch.empty(n_rows, n_targets, device=device)
+        self.targets = torch.empty(n_rows, n_targets, device=device)
+        self.weights = torch.empty(n_rows, device=device) if weighted else None
+        self.count = 0
+
+    @torch.no_grad()
+    def add(
+        self,
+        specs: Sequence[TaskLossSpec],
+        outputs: dict[str, torch.Tensor],
+        targets: torch.Tensor,
+        sample_weight: torch.Tensor | None,
+    ) -> None:
+        """Keep a batch's predictions, targets and row weights."""
+        rows = slice(self.count, self.count + len(targets))
+        for spec in specs:
+            output = outputs[spec.name]
+            if spec.kind == "multiclass":
+                output = output.argmax(dim=1, keepdim=True)
+            self.predictions[rows, spec.start : spec.stop] = output
+        self.targets[rows] = targets
+        if self.weights is not None and sample_weight is not None:
+            self.weights[rows] = sample_weight
+        self.count = rows.stop
+
+    @torch.no_grad()
+    def statistics(self, loss: MultiTaskLoss, chunk_rows: int = 65536) -> torch.Tensor:
+        """Per task: accuracy hits or the sum of y, then the sums of y² and squared errors.
+
+        Reduced over chunks of rows, so that the temporaries stay small.
+        """
+        per_column = torch.zeros(4, self.predictions.shape[1], device=self.predictions.device)
+        for start in range(0, self.count, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, self.count))
+            predictions, targets = self.predictions[rows], self.targets[rows]
+            weight = (~torch.isnan(targets)).to(targets.dtype)
+            if self.weights is not None:
+                weight = weight * self.weights[rows, None]
+            clean = torch.nan_to_num(targets, nan=0.0)
+            hits = torch.where(
+                loss.column_is_multiclass, predictions == clean, (predictions > 0) == (clean > 0.5)
+            )
+            weighted = weight * clean
+            per_column += torch.stack(
+                [
+                    (weight * hits).sum(dim=0),
+                    weighted.sum(dim=0),
+                    (weighted * clean).sum(dim=0),
+                    (weight * (predictions - clean) ** 2).sum(dim=0),
+                ]
+            )
+        hit_sums, sums, squares, errors = (loss._per_task(row) for row in per_column)
+        regression = loss.is_regression
+        zero = hit_sums.new_zeros(())
+        return torch.stack(
+            [
+                torch.where(regression, sums, hit_sums),
+                torch.where(regression, squares, zero),
+                torch.where(regression, errors, zero),
+            ],
+            dim=1,
+        )
 
 
 def scores_from_stats(kinds: Sequence[str], stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, EpochTimer
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer
 
 from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_tensor
-from ._losses import N_STATS, MultiTaskLoss, scores_from_stats
+from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
 from .weighting import BackwardContext, LossLevelWeighting
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,6 +42,9 @@ _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch
 # Compiled functions and the fp16 gradient scaler are rebuilt on demand too.
 _TRANSIENT = (
     "stats_",
+    "batch_recorded_",
+    "grad_listeners_",
+    "epoch_predictions_",
     "shared_parameters_",
     "last_good_state_",
     "first_bad_step_",
@@ -91,6 +94,7 @@ class MultiTaskNet(NeuralNet):
 
     criterion_: MultiTaskLoss
     step_in_epoch_: int
+    batch_recorded_: bool = False
     first_bad_step_: torch.Tensor
 
     def __init__(
@@ -122,6 +126,14 @@ class MultiTaskNet(NeuralNet):
             groups.append({"params": others, "weight_decay": 0.0})
         if _can_fuse(self.optimizer, params, torch.device(self.device)):
             params["fused"] = True
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.LBFGS):
+            # LBFGS takes one parameter group and has no weight decay.
+            if weight_decay:
+                raise ValueError(
+                    "LBFGS supports no weight decay: set alpha=0 to use optimizer=LBFGS."
+                )
+            self.optimizer_ = self.optimizer(decayed + others, **params)
+            return self
         self.optimizer_ = self.optimizer(groups, **params)
         return self
 
@@ -262,8 +274,11 @@ class MultiTaskNet(NeuralNet):
         (tensor if scaler is None else scaler.scale(tensor)).backward()
 
     def train_step(self, batch, **fit_params):
+        self.batch_recorded_ = False  # LBFGS evaluates a batch several times: record it once
         if self.precision != "fp16":
-            return super().train_step(batch, **fit_params)
+            if any(isinstance(getattr(self, n + "_"), torch.optim.LBFGS) for n in self._optimizers):
+                return super().train_step(batch, **fit_params)  # LBFGS needs a closure
+            return self._direct_train_step(batch, **fit_params)
         # A GradScaler cannot step through an optimizer closure: zero, backward, unscale
         # (so that callbacks and clipping see true gradients), step, update.
         scaler = getattr(self, "grad_scaler_", None)
@@ -284,6 +299,23 @@ class MultiTaskNet(NeuralNet):
         scaler.update()
         return step
 
+    def _direct_train_step(self, batch, **fit_params):
+        """skorch's ``train_step`` without its per-step machinery (optimizer closure, step
+        accumulator, a parameter generator for ``on_grad_computed``): the same steps, and
+        ``on_grad_computed`` is still notified whenever a callback implements it."""
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        if self.grad_listeners_:
+            self.notify(
+                "on_grad_computed",
+                named_parameters=list(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+        for name in self._optimizers:
+            getattr(self, name + "_").step()
+        return step
+
     def train_step_single(self, batch, **fit_params):
         X, targets, weight = batch
         self._set_mode(True)
@@ -291,7 +323,12 @@ class MultiTaskNet(NeuralNet):
         with self._autocast():
             representation = shared(X)
             outputs = heads(representation, X)
-        losses, present = self.criterion_.task_losses(outputs, targets, weight, self.stats_)
+        record = not self.batch_recorded_
+        stats = self.stats_ if record else None
+        losses, present = self.criterion_.task_losses(outputs, targets, weight, stats)
+        if record:
+            self.epoch_predictions_.add(self.criterion_.specs, outputs, targets, weight)
+            self.batch_recorded_ = True
         self._track_non_finite(losses, present)
         tracker = getattr(self, "affinity_tracker_", None)
         if tracker is not None and tracker.wants_batch():
@@ -326,6 +363,7 @@ class MultiTaskNet(NeuralNet):
             with self._autocast():
                 outputs = heads(shared(X), X)
             losses, present = self.criterion_.task_losses(outputs, targets, weight, self.stats_)
+            self.epoch_predictions_.add(self.criterion_.specs, outputs, targets, weight)
             total = (self.criterion_.weighting.base_weights * losses * present).sum()
         return {"loss": total, "y_pred": outputs}
 
@@ -335,17 +373,31 @@ class MultiTaskNet(NeuralNet):
         device = torch.device(self.device)
         self.stats_ = self._stats_buffer(device)
         self.shared_parameters_ = self.module_.shared_parameters()
+        self.criterion_.complete_labels = iterator.data.complete
+        self.grad_listeners_ = any(
+            type(callback).on_grad_computed is not Callback.on_grad_computed
+            for _, callback in self.callbacks_
+        )
+        self.epoch_predictions_ = EpochPredictions(
+            len(iterator.data),
+            int(iterator.data.targets.shape[1]),
+            device,
+            weighted=iterator.data.sample_weight is not None,
+        )
         loss_sum = torch.zeros((), device=device)
         batch_count = 0
         tracker = getattr(self, "affinity_tracker_", None)
         if training and tracker is not None:
             tracker.begin_epoch(len(iterator))
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss_sum += step["loss"].detach() * len(batch[1])
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-            batch_count += 1
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                loss_sum += step["loss"].detach() * len(batch[1])
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+        finally:  # other callers of task_losses (diagnostics) always get the masked path
+            self.criterion_.complete_labels = False
         self._record_epoch(prefix, loss_sum / len(iterator.data), training)
         self.history.record(prefix + "_batch_count", batch_count)
         if training:
@@ -368,6 +420,8 @@ class MultiTaskNet(NeuralNet):
     def _record_epoch(self, prefix: str, mean_loss: torch.Tensor, training: bool) -> None:
         """Write the epoch's losses, scores and task weights to the history (one sync)."""
         weighting = self.criterion_.weighting
+        self.stats_[:, 2:] += self.epoch_predictions_.statistics(self.criterion_)
+        del self.epoch_predictions_
         for _, callback in self.callbacks_:  # e.g. sum the statistics over processes
             reduce = getattr(callback, "on_epoch_reduce", None)
             if reduce is not None:

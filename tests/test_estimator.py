@@ -363,3 +363,102 @@ def test_architecture_options(mixed, fast_params, batch_norm):
         **{**fast_params, "batch_size": 33},  # 270 training rows: a final batch of 6 rows
     ).fit(X, y)
     assert est.score(X, y) > 0.5
+
+
+def test_complete_label_fast_path_equals_the_masked_losses():
+    """Without missing labels or row weights the loss takes plain means: same values."""
+    specs = [
+        TaskLossSpec("r", "regression", 0, 1),
+        TaskLossSpec("m", "multiclass", 1, 2),
+        TaskLossSpec("l", "multilabel", 2, 5),
+    ]
+    loss = MultiTaskLoss(specs, FixedWeighting().build(torch.ones(3)))
+    generator = torch.Generator().manual_seed(0)
+    outputs = {
+        "r": torch.randn(7, 1, generator=generator),
+        "m": torch.randn(7, 4, generator=generator),
+        "l": torch.randn(7, 3, generator=generator),
+    }
+    targets = torch.cat(
+        [
+            torch.randn(7, 1, generator=generator),
+            torch.randint(0, 4, (7, 1), generator=generator).float(),
+            torch.randint(0, 2, (7, 3), generator=generator).float(),
+        ],
+        dim=1,
+    )
+    masked_stats, fast_stats = torch.zeros(3, 5), torch.zeros(3, 5)
+    masked, masked_present = loss.task_losses(outputs, targets, stats=masked_stats)
+    loss.complete_labels = True
+    fast, fast_present = loss.task_losses(outputs, targets, stats=fast_stats)
+    torch.testing.assert_close(fast, masked)
+    torch.testing.assert_close(fast_stats, masked_stats)
+    assert fast_present.tolist() == masked_present.tolist() == [True, True, True]
+
+
+def test_fit_takes_the_fast_path_only_for_complete_unweighted_data(fast_params):
+    X, y = make_mixed(missing=0)
+    seen = []
+
+    class Spy(Callback):
+        def on_batch_end(self, net, **kwargs):
+            seen.append(net.criterion_.complete_labels)
+
+    MultiTaskNetEstimator(callbacks=[Spy()], **{**fast_params, "max_epochs": 1}).fit(X, y)
+    assert seen and all(seen)
+    seen.clear()
+    MultiTaskNetEstimator(callbacks=[Spy()], **{**fast_params, "max_epochs": 1}).fit(
+        X, y, sample_weight=np.ones(len(X))
+    )
+    assert seen and not any(seen)
+    X, y = make_mixed(missing=0.1)
+    seen.clear()
+    est = MultiTaskNetEstimator(callbacks=[Spy()], **{**fast_params, "max_epochs": 1}).fit(X, y)
+    assert seen and not any(seen)
+    assert est.net_.criterion_.complete_labels is False
+
+
+def test_gradient_callbacks_and_closure_optimizers_still_work(mixed, fast_params):
+    """The direct training step notifies on_grad_computed listeners and keeps LBFGS's closure."""
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = mixed
+    seen = []
+
+    class GradSpy(Callback):
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            seen.append(sum(1 for _ in named_parameters))
+
+    est = MultiTaskNetEstimator(
+        callbacks=[GradSpy(), GradientNormClipping(1.0)], **{**fast_params, "max_epochs": 1}
+    ).fit(X, y)
+    assert len(seen) == est.history_[-1]["train_batch_count"] and seen[0] > 0
+    params = {**fast_params, "max_epochs": 2, "lr": 0.1}
+    lbfgs = MultiTaskNetEstimator(optimizer=torch.optim.LBFGS, alpha=0.0, **params)
+    assert np.isfinite(lbfgs.fit(X, y).score(X, y))
+    with pytest.raises(ValueError, match="LBFGS supports no weight decay: set alpha=0"):
+        MultiTaskNetEstimator(optimizer=torch.optim.LBFGS, **params).fit(X, y)
+
+
+def test_epoch_statistics_do_not_depend_on_the_chunking():
+    from sklearn_mtl._losses import EpochPredictions
+
+    specs = [TaskLossSpec("r", "regression", 0, 1), TaskLossSpec("m", "multiclass", 1, 2)]
+    loss = MultiTaskLoss(specs, FixedWeighting().build(torch.ones(2)))
+    generator = torch.Generator().manual_seed(0)
+    recorder = EpochPredictions(20, 2, torch.device("cpu"), weighted=True)
+    for _ in range(2):
+        outputs = {
+            "r": torch.randn(10, 1, generator=generator),
+            "m": torch.randn(10, 3, generator=generator),
+        }
+        targets = torch.cat(
+            [
+                torch.randn(10, 1, generator=generator),
+                torch.randint(0, 3, (10, 1), generator=generator).float(),
+            ],
+            1,
+        )
+        targets[::4, 0] = float("nan")
+        recorder.add(specs, outputs, targets, torch.rand(10, generator=generator))
+    torch.testing.assert_close(recorder.statistics(loss, chunk_rows=3), recorder.statistics(loss))
