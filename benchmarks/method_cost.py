@@ -5,8 +5,10 @@ architecture of ``sklearn_mtl.architectures.ARCHITECTURES`` (with fixed weightin
 with its default parameters, is fitted on the same data (three tasks: regression,
 binary, 5 classes) and network width; the table gives the fastest epoch (each fit's first
 left out) and its ratio to ``fixed + hard``, timed in the same run. Gradient-level
-methods pay one backward pass per task (or per task through the shared layers); a
-method that fails is listed with its error.
+methods pay one backward pass per task through the shared parameters, or, with
+``gradient_on="representation"``, only down to the shared representation: both are
+timed (``at ...`` names the non-default one). A method that fails is listed with its
+error.
 
 Usage::
 
@@ -48,6 +50,16 @@ def main() -> None:
         for name in WEIGHTINGS
         if name != "fixed"
     ]
+    for name in GRADIENT_LEVEL:  # the other place to take the per-task gradients
+        default = WEIGHTINGS[name]().get_params().get("gradient_on", "parameters")
+        other = "parameters" if default == "representation" else "representation"
+        candidates.append(
+            (
+                f"weighting {name} at {other}",
+                "gradient",
+                {"loss_weighting": WEIGHTINGS[name](gradient_on=other)},
+            )
+        )
     candidates += [
         (f"architecture {name}", "architecture", {"architecture": name})
         for name in ARCHITECTURES
