@@ -95,6 +95,7 @@ class MultiTaskNet(NeuralNet):
     criterion_: MultiTaskLoss
     step_in_epoch_: int
     batch_recorded_: bool = False
+    grad_listeners_: bool = True  # set per epoch: does any callback implement on_grad_computed
     first_bad_step_: torch.Tensor
 
     def __init__(
@@ -288,12 +289,7 @@ class MultiTaskNet(NeuralNet):
         step = self.train_step_single(batch, **fit_params)
         for name in self._optimizers:
             scaler.unscale_(getattr(self, name + "_"))
-        self.notify(
-            "on_grad_computed",
-            named_parameters=list(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
+        self._notify_grad_computed(batch)
         for name in self._optimizers:
             scaler.step(getattr(self, name + "_"))
         scaler.update()
@@ -305,6 +301,13 @@ class MultiTaskNet(NeuralNet):
         ``on_grad_computed`` is still notified whenever a callback implements it."""
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
+        self._notify_grad_computed(batch)
+        for name in self._optimizers:
+            getattr(self, name + "_").step()
+        return step
+
+    def _notify_grad_computed(self, batch) -> None:
+        """``on_grad_computed``, when a callback implements it (else no parameter list)."""
         if self.grad_listeners_:
             self.notify(
                 "on_grad_computed",
@@ -312,9 +315,6 @@ class MultiTaskNet(NeuralNet):
                 batch=batch,
                 training=True,
             )
-        for name in self._optimizers:
-            getattr(self, name + "_").step()
-        return step
 
     def train_step_single(self, batch, **fit_params):
         X, targets, weight = batch
