@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -169,9 +170,9 @@ class TaskData:
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
-    @property
+    @cached_property
     def complete(self) -> bool:
-        """Whether every label is present and rows are unweighted (one pass over targets)."""
+        """Whether every label is present and rows are unweighted (one pass, then kept)."""
         return self.sample_weight is None and not bool(torch.isnan(self.targets).any())
 
     def subset(self, index: np.ndarray) -> TaskData:

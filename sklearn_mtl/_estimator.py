@@ -423,17 +423,7 @@ class MultiTaskNetEstimator(BaseEstimator):
     def _validate_X(self, X, reset: bool):
         if is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
             check_streamed_X(X)
-            n_features = int(X.shape[1])
-            if reset:
-                self.n_features_in_ = n_features
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-            elif n_features != self.n_features_in_:
-                raise ValueError(
-                    f"X has {n_features} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            return X
+            return validate_data(self, X, reset=reset, skip_check_array=True)
         X = validate_data(
             self,
             X,
@@ -662,10 +652,6 @@ class MultiTaskNetEstimator(BaseEstimator):
             raise failure
 
     def _after_training(self) -> None:
-        # Per-epoch working state holds device tensors outside modules: a CUDA tensor in a
-        # plain attribute would not unpickle on a CPU-only machine, so none is kept.
-        for name in ("stats_", "shared_parameters_", "epoch_predictions_"):
-            self.net_.__dict__.pop(name, None)
         history = self.net_.history
         self.history_ = history
         self.n_iter_ = len(history)

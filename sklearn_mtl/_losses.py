@@ -38,21 +38,16 @@ class TaskLossSpec:
     stop: int
 
 
-def _elementwise_loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _task_loss(
+    kind: str, output: torch.Tensor, target: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    """The kind's loss: per element of ``target`` (``reduction="none"``) or their mean."""
     if kind == "regression":
-        return (output - target) ** 2
+        return F.mse_loss(output, target, reduction=reduction)
     if kind == "multiclass":
-        return F.cross_entropy(output, target[:, 0].long(), reduction="none")[:, None]
-    return F.binary_cross_entropy_with_logits(output, target, reduction="none")
-
-
-def _mean_loss(kind: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The task's loss averaged over a batch whose labels are all present."""
-    if kind == "regression":
-        return F.mse_loss(output, target)
-    if kind == "multiclass":
-        return F.cross_entropy(output, target[:, 0].long())
-    return F.binary_cross_entropy_with_logits(output, target)
+        loss = F.cross_entropy(output, target[:, 0].long(), reduction=reduction)
+        return loss if reduction == "mean" else loss[:, None]
+    return F.binary_cross_entropy_with_logits(output, target, reduction=reduction)
 
 
 class MultiTaskLoss(nn.Module):
@@ -135,10 +130,11 @@ class MultiTaskLoss(nn.Module):
         clean = torch.nan_to_num(targets, nan=0.0)
         elementwise = torch.cat(
             [
-                _elementwise_loss(
+                _task_loss(
                     spec.kind,
                     outputs[spec.name].to(targets.dtype),
                     clean[:, spec.start : spec.stop],
+                    "none",
                 )
                 for spec in self.specs
             ],
@@ -159,10 +155,11 @@ class MultiTaskLoss(nn.Module):
         """``task_losses`` for a batch with every label present and no row weights."""
         losses = torch.stack(
             [
-                _mean_loss(
+                _task_loss(
                     spec.kind,
                     outputs[spec.name].to(targets.dtype),
                     targets[:, spec.start : spec.stop],
+                    "mean",
                 )
                 for spec in self.specs
             ]
@@ -187,7 +184,7 @@ class MultiTaskLoss(nn.Module):
     ) -> torch.Tensor:
         """Sum of the per-task losses weighted by the fixed task weights."""
         losses, present = self.task_losses(outputs, targets, sample_weight)
-        return (self.weighting.base_weights * losses * present).sum()
+        return self.weighting.fixed_weighted_loss(losses, present)
 
 
 @torch.no_grad()

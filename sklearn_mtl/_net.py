@@ -37,10 +37,10 @@ from .weighting import BackwardContext, LossLevelWeighting
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
 
-# Per-fit working state of the net: rebuilt by every epoch, never part of the model (and
-# a CUDA tensor kept there would not unpickle on a machine without a GPU).
-# Compiled functions and the fp16 gradient scaler are rebuilt on demand too.
-_TRANSIENT = (
+# Working state of a fit (epoch buffers, a copy of the last good weights): freed when
+# training ends, never part of the model (a CUDA tensor kept in a plain attribute would
+# not unpickle on a machine without a GPU).
+_TRAINING_STATE = (
     "stats_",
     "batch_recorded_",
     "grad_listeners_",
@@ -49,9 +49,10 @@ _TRANSIENT = (
     "last_good_state_",
     "first_bad_step_",
     "step_in_epoch_",
-    "compiled_parts_",
-    "grad_scaler_",
 )
+# Not pickled either: the above, and compiled functions and the fp16 gradient scaler,
+# which are kept between fits (warm start, partial_fit) and rebuilt on demand.
+_TRANSIENT = (*_TRAINING_STATE, "compiled_parts_", "grad_scaler_")
 
 
 class NonFiniteLossError(ValueError, FloatingPointError):
@@ -158,8 +159,8 @@ class MultiTaskNet(NeuralNet):
         self._keep_good_state()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        for key in ("last_good_state_", "first_bad_step_", "step_in_epoch_"):
-            self.__dict__.pop(key, None)  # a copy of the weights: free it
+        for key in _TRAINING_STATE:
+            self.__dict__.pop(key, None)
 
     def _keep_good_state(self) -> None:
         """Copy the weights (on their device): the state to return to after a NaN."""
@@ -275,35 +276,36 @@ class MultiTaskNet(NeuralNet):
         (tensor if scaler is None else scaler.scale(tensor)).backward()
 
     def train_step(self, batch, **fit_params):
-        self.batch_recorded_ = False  # LBFGS evaluates a batch several times: record it once
-        if self.precision != "fp16":
-            if any(isinstance(getattr(self, n + "_"), torch.optim.LBFGS) for n in self._optimizers):
-                return super().train_step(batch, **fit_params)  # LBFGS needs a closure
-            return self._direct_train_step(batch, **fit_params)
-        # A GradScaler cannot step through an optimizer closure: zero, backward, unscale
-        # (so that callbacks and clipping see true gradients), step, update.
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None:
-            scaler = self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        for name in self._optimizers:
-            scaler.unscale_(getattr(self, name + "_"))
-        self._notify_grad_computed(batch)
-        for name in self._optimizers:
-            scaler.step(getattr(self, name + "_"))
-        scaler.update()
-        return step
-
-    def _direct_train_step(self, batch, **fit_params):
         """skorch's ``train_step`` without its per-step machinery (optimizer closure, step
         accumulator, a parameter generator for ``on_grad_computed``): the same steps, and
-        ``on_grad_computed`` is still notified whenever a callback implements it."""
+        ``on_grad_computed`` is still notified whenever a callback implements it.
+
+        With fp16 the gradients go through a ``GradScaler`` (which cannot step through
+        a closure): unscaled before the callbacks, so that they and gradient clipping see
+        true gradients. LBFGS keeps skorch's closure, which it evaluates several times.
+        """
+        self.batch_recorded_ = False  # LBFGS evaluates a batch several times: record it once
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        scaler = None
+        if self.precision == "fp16":
+            scaler = getattr(self, "grad_scaler_", None)
+            if scaler is None:
+                scaler = self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        elif any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
+            return super().train_step(batch, **fit_params)
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
+        if scaler is not None:
+            for optimizer in optimizers:
+                scaler.unscale_(optimizer)
         self._notify_grad_computed(batch)
-        for name in self._optimizers:
-            getattr(self, name + "_").step()
+        for optimizer in optimizers:
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+        if scaler is not None:
+            scaler.update()
         return step
 
     def _notify_grad_computed(self, batch) -> None:
@@ -340,7 +342,7 @@ class MultiTaskNet(NeuralNet):
             objective = weighting.combine(losses, present)
             if objective.requires_grad:
                 self._backward(objective)
-            total = (weighting.base_weights * losses * present).sum().detach()
+            total = weighting.fixed_weighted_loss(losses, present).detach()
         else:
             context = BackwardContext(self.shared_parameters_, representation)
             total = weighting.backward(losses, present, context)
@@ -364,7 +366,7 @@ class MultiTaskNet(NeuralNet):
                 outputs = heads(shared(X), X)
             losses, present = self.criterion_.task_losses(outputs, targets, weight, self.stats_)
             self.epoch_predictions_.add(self.criterion_.specs, outputs, targets, weight)
-            total = (self.criterion_.weighting.base_weights * losses * present).sum()
+            total = self.criterion_.weighting.fixed_weighted_loss(losses, present)
         return {"loss": total, "y_pred": outputs}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):

@@ -24,6 +24,8 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from .weighting._gradient import task_gradients
+
 __all__ = ["MTRL", "GradientAffinity", "get_task_relation", "relation_matrix_frame"]
 
 
@@ -94,15 +96,8 @@ class GradientAffinity:
         inputs = [p for p in inputs if p.requires_grad]
         if not inputs:
             return
-        rows = []
-        for t in range(self.n_tasks):
-            grads = torch.autograd.grad(losses[t], inputs, retain_graph=True, allow_unused=True)
-            flat = [
-                (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                for g, p in zip(grads, inputs, strict=True)
-            ]
-            rows.append(torch.cat(flat))
-        matrix = torch.stack(rows).detach()
+        # every task's row (absent tasks are masked below, on the device: no host sync)
+        matrix = task_gradients(losses, inputs).detach()
         norms = matrix.norm(dim=1)
         valid = present & (norms > 0)
         unit = matrix / norms.clamp(min=1e-30)[:, None]

@@ -100,6 +100,14 @@ class WeightingModule(nn.Module):
         """
         raise NotImplementedError
 
+    def fixed_weighted_loss(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``sum_t base_weights[t] * loss_t`` over the tasks present: the loss to report.
+
+        Every method reports it (not its own objective), so that training losses are
+        comparable across methods and with the validation loss.
+        """
+        return (self.base_weights * losses * present).sum()
+
     def record(self, weights: torch.Tensor, present: torch.Tensor | None = None) -> None:
         """Accumulate the effective task weights of a step (no host synchronisation).
 
@@ -162,7 +170,7 @@ class LossLevelWeighting(WeightingModule):
         total = self.combine(losses, present)
         if total.requires_grad:
             total.backward()
-        return (self.base_weights * losses * present).sum().detach()
+        return self.fixed_weighted_loss(losses, present).detach()
 
 
 class LossWeighting(BaseEstimator):

@@ -61,6 +61,34 @@ def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
     return out
 
 
+def task_gradients(
+    losses: torch.Tensor, inputs: list[torch.Tensor], present: list[bool] | None = None
+) -> torch.Tensor:
+    """Matrix ``G`` (n_tasks, n_inputs) of each task's gradient with respect to ``inputs``.
+
+    One ``autograd.grad`` per task (the graph is kept), flattened and in float32 whatever
+    the precision of the forward pass (bf16 autocast). Rows are zero for tasks absent
+    from ``present`` (not differentiated at all) and for losses without gradient; inputs
+    a loss does not reach count as zero.
+    """
+    size = sum(x.numel() for x in inputs)
+    rows = []
+    for t, loss in enumerate(losses):
+        if not ((present is None or present[t]) and loss.requires_grad):
+            rows.append(torch.zeros(size, device=losses.device))
+            continue
+        grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
+        rows.append(
+            torch.cat(
+                [
+                    (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
+                    for g, x in zip(grads, inputs, strict=True)
+                ]
+            )
+        )
+    return torch.stack(rows)
+
+
 class GradientLevelWeighting(WeightingModule):
     """Base class of methods that combine per-task gradients of the shared part.
 
@@ -141,27 +169,8 @@ class GradientLevelWeighting(WeightingModule):
     def task_jacobian(
         self, losses: torch.Tensor, present: list[bool], inputs: list[torch.Tensor]
     ) -> torch.Tensor:
-        """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients; zero rows where absent.
-
-        In float32 whatever the precision of the forward pass (bf16 autocast).
-        """
-        size = sum(x.numel() for x in inputs)
-        rows = []
-        for t, is_present in enumerate(present):
-            loss = losses[t]
-            if not (is_present and loss.requires_grad):
-                rows.append(torch.zeros(size, device=losses.device))
-                continue
-            grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
-            rows.append(
-                torch.cat(
-                    [
-                        (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
-                        for g, x in zip(grads, inputs, strict=True)
-                    ]
-                )
-            )
-        return torch.stack(rows)
+        """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients; see :func:`task_gradients`."""
+        return task_gradients(losses, inputs, present)
 
     def backward(
         self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
@@ -169,7 +178,7 @@ class GradientLevelWeighting(WeightingModule):
         mask = as_mask(present, losses)
         fixed = self.base_weights * mask
         objectives = self.transform_losses(losses, present) * mask
-        report = (fixed * losses).sum().detach()
+        report = self.fixed_weighted_loss(losses, present).detach()
         inputs = self._inputs(context)
         if not inputs:  # nothing shared to balance: plain fixed weighting
             self.record(fixed, present)
