@@ -131,12 +131,6 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, needs: tuple[str, .
     )
 
 
-def _read_csv(path: Path, **kwargs):
-    import pandas as pd
-
-    return pd.read_csv(path, **kwargs)
-
-
 def load_wine_quality(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
     """UCI Wine Quality (Cortez et al. 2009): colour (binary) and quality (regression).
 
@@ -148,8 +142,8 @@ def load_wine_quality(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
     folder = find_data_dir(data_dir, ("wine-quality",)) / "wine-quality"
     wines = pd.concat(
         [
-            _read_csv(folder / "winequality-red.csv", sep=";").assign(colour="red"),
-            _read_csv(folder / "winequality-white.csv", sep=";").assign(colour="white"),
+            pd.read_csv(folder / "winequality-red.csv", sep=";").assign(colour="red"),
+            pd.read_csv(folder / "winequality-white.csv", sep=";").assign(colour="white"),
         ],
         ignore_index=True,
     )
@@ -181,8 +175,8 @@ def load_student_performance(data_dir=None, random_state: int = 0) -> MultiTaskD
     import pandas as pd
 
     folder = find_data_dir(data_dir, ("student-performance",)) / "student-performance"
-    mat = _read_csv(folder / "student-mat.csv", sep=";")
-    por = _read_csv(folder / "student-por.csv", sep=";")
+    mat = pd.read_csv(folder / "student-mat.csv", sep=";")
+    por = pd.read_csv(folder / "student-por.csv", sep=";")
     both = mat.merge(por, on=_STUDENT_KEYS, suffixes=("_mat", "_por"))
     grades = [f"G{i}_{course}" for i in (1, 2, 3) for course in ("mat", "por")]
     features = _STUDENT_KEYS + [c for c in both.columns if c.endswith("_por") and c not in grades]
@@ -213,8 +207,10 @@ def load_energy_efficiency(data_dir=None, random_state: int = 0) -> MultiTaskDat
     768 simulated buildings; orientation (X6) and glazing distribution (X8) are
     categories; 5-fold split.
     """
+    import pandas as pd
+
     folder = find_data_dir(data_dir, ("energy-efficiency",)) / "energy-efficiency"
-    table = _read_csv(folder / "ENB2012_data.csv")
+    table = pd.read_csv(folder / "ENB2012_data.csv")
     X = table.drop(columns=["Y1", "Y2"]).astype(float)
     for column in ("X6", "X8"):
         X[column] = X[column].astype(int).astype(str)
@@ -230,11 +226,11 @@ def load_energy_efficiency(data_dir=None, random_state: int = 0) -> MultiTaskDat
 
 def load_abalone(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
     """UCI Abalone (Nash et al. 1994): sex (3 classes) and rings (regression); 5-fold split."""
-    names = ["sex", "length", "diameter", "height", "whole", "shucked", "viscera", "shell"]
-    folder = find_data_dir(data_dir, ("abalone",)) / "abalone"
-    table = _read_csv(folder / "abalone.csv", header=None, names=[*names, "rings"])
     import pandas as pd
 
+    names = ["sex", "length", "diameter", "height", "whole", "shucked", "viscera", "shell"]
+    folder = find_data_dir(data_dir, ("abalone",)) / "abalone"
+    table = pd.read_csv(folder / "abalone.csv", header=None, names=[*names, "rings"])
     y = pd.DataFrame({"sex": table["sex"], "rings": table["rings"].astype(float)})
     return MultiTaskDataset(
         "abalone",
@@ -252,8 +248,10 @@ def load_parkinsons_telemonitoring(data_dir=None, random_state: int = 0) -> Mult
     README warns that ~140 recordings per patient make random splits wildly optimistic.
     ``random_state`` is unused (the split is deterministic).
     """
+    import pandas as pd
+
     folder = find_data_dir(data_dir, ("parkinsons-telemonitoring",)) / "parkinsons-telemonitoring"
-    table = _read_csv(folder / "parkinsons_updrs.data")
+    table = pd.read_csv(folder / "parkinsons_updrs.data")
     y = table[["motor_UPDRS", "total_UPDRS"]].astype(float)
     X = table.drop(columns=["subject#", "test_time", "motor_UPDRS", "total_UPDRS"]).astype(float)
     return MultiTaskDataset(

@@ -715,15 +715,11 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
         not isinstance(lookahead_lr, numbers.Real) or not lookahead_lr > 0
     ):
         raise ValueError(f"lookahead_lr must be a positive number; got {lookahead_lr!r}.")
-    model = clone(estimator)
-    if hasattr(model, "steps"):
-        Xt = model[:-1].fit_transform(X, y) if len(model.steps) > 1 else X
+    model, Xt = clone(estimator), X
+    while hasattr(model, "steps"):  # fit the transformers of (nested) Pipelines in front
+        if len(model.steps) > 1:
+            Xt = model[:-1].fit_transform(Xt, y)
         model = model.steps[-1][1]
-        while hasattr(model, "steps"):
-            Xt = model[:-1].fit_transform(Xt, y) if len(model.steps) > 1 else Xt
-            model = model.steps[-1][1]
-    else:
-        Xt = X
     _final_step(model)
     callbacks = list(model.callbacks or [])
     callbacks.append(("task_affinity", LookaheadAffinity(lr=lookahead_lr, every=int(every))))
