@@ -169,7 +169,7 @@ class GradientLevelWeighting(WeightingModule):
     def task_jacobian(
         self, losses: torch.Tensor, present: list[bool], inputs: list[torch.Tensor]
     ) -> torch.Tensor:
-        """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients; see :func:`task_gradients`."""
+        """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients (``task_gradients``)."""
         return task_gradients(losses, inputs, present)
 
     def backward(
