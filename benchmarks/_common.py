@@ -2,9 +2,9 @@
 
 - :func:`make_data`: synthetic float32 features and three tasks (regression, binary,
   multiclass) driven by shared latent factors;
-- :class:`PlainNet` and :func:`hand_loop`: the minimal hand-written PyTorch loop that the
-  estimator is measured against (same network, data, batch size, Adam, shuffling, no
-  validation);
+- :class:`PlainNet`, :func:`hand_epochs` and :func:`hand_loop`: the minimal
+  hand-written PyTorch loop that the estimator is measured against (same network, data,
+  batch size, Adam, shuffling, no validation);
 - :func:`estimator`: the estimator configured like the hand-written loop;
 - :func:`print_table` and :func:`header`: the printed output.
 """
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -85,13 +86,12 @@ def plain_loss(
     )
 
 
-def hand_loop(
+def hand_epochs(
     X: np.ndarray,
     y: np.ndarray,
     *,
     hidden: Sequence[int],
     batch_size: int,
-    epochs: int,
     device: str = "cpu",
     seed: int = 0,
     data_on_device: bool = True,
@@ -99,8 +99,8 @@ def hand_loop(
     precision: str | None = None,
     compile: bool = False,
     fused: bool = False,
-) -> list[float]:
-    """Train :class:`PlainNet` with Adam; return the seconds of each epoch.
+) -> Iterator[float]:
+    """Train :class:`PlainNet` with Adam, one epoch per ``next``; yield its seconds.
 
     The minimal loop a PyTorch user writes: tensors built once, a new permutation each
     epoch, index the rows of each batch, forward, loss, backward, step, and no
@@ -123,8 +123,7 @@ def hand_loop(
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision or "")
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     n = X_t.shape[0]
-    times = []
-    for _ in range(epochs):
+    while True:
         _sync(dev)
         start = time.perf_counter()
         order = torch.randperm(n, device=X_t.device)
@@ -149,8 +148,12 @@ def hand_loop(
                 loss.backward()
                 optimizer.step()
         _sync(dev)
-        times.append(time.perf_counter() - start)
-    return times
+        yield time.perf_counter() - start
+
+
+def hand_loop(X: np.ndarray, y: np.ndarray, *, epochs: int, **options) -> list[float]:
+    """The seconds of each of ``epochs`` epochs of :func:`hand_epochs` (same options)."""
+    return list(itertools.islice(hand_epochs(X, y, **options), epochs))
 
 
 class ConcatNet(PlainNet):

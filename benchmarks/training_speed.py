@@ -16,6 +16,14 @@ for each batch size and number of torch threads, and prints each one's ratio to
 fastest epoch (leaving out each fit's first), the least noisy estimate on a shared
 machine.
 
+A second table compares ``estimator`` with ``hand`` and ``hand fused`` in *paired
+epochs*: the three train side by side, one epoch each in turn (the estimator through
+``partial_fit``), ``--pairs`` times, in a rotating order; it reports the median and the
+quartiles of the per-round ratios. Where the machine's speed drifts (on a small shared
+VM an epoch can take 0.6 s for a minute and 0.9 s the next), the fastest-epoch figures
+of fits run seconds apart can disagree by far more than the gap being measured; a
+ratio of epochs run back to back cancels most of that drift.
+
 Usage::
 
     python benchmarks/training_speed.py                      # the full measurement
@@ -25,12 +33,14 @@ Usage::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from _common import (
     TASKS,
     best,
     epoch_times,
     estimator,
+    hand_epochs,
     hand_loop,
     header,
     make_data,
@@ -65,6 +75,36 @@ def measure(X, y, hidden, batch_size: int, epochs: int, rounds: int) -> dict[str
     return {name: min(values) for name, values in times.items()}
 
 
+def paired(X, y, hidden, batch_size: int, pairs: int) -> dict[str, float]:
+    """Per-round epoch ratios of the estimator to both hand loops, epochs run in turn."""
+    loops = {
+        "hand": hand_epochs(X, y, hidden=hidden, batch_size=batch_size),
+        "hand fused": hand_epochs(X, y, hidden=hidden, batch_size=batch_size, fused=True),
+    }
+    model = estimator(hidden, batch_size, 1)
+
+    def epoch(name: str) -> float:
+        if name == "estimator":
+            return float(model.partial_fit(X, y).history_[-1, "dur"])
+        return next(loops[name])
+
+    names = ("hand", "hand fused", "estimator")
+    for name in names:  # warm-up epochs, left out
+        epoch(name)
+    ratios: dict[str, list[float]] = {"hand": [], "hand fused": []}
+    for round_ in range(pairs):
+        order = names[round_ % 3 :] + names[: round_ % 3]
+        seconds = {name: epoch(name) for name in order}
+        for name in ratios:
+            ratios[name].append(seconds["estimator"] / seconds[name])
+    row: dict = {}
+    for name, values in ratios.items():
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        row[f"estimator /{name} median"] = float(median)
+        row[f"/{name} q1-q3"] = f"{q1:.3f}-{q3:.3f}"
+    return row
+
+
 def main() -> None:
     args = _parse()
     header("Training: seconds per epoch, and ratio to the hand-written loop")
@@ -88,6 +128,18 @@ def main() -> None:
     print()
     print_table(rows)
 
+    print(f"# Paired epochs: {args.pairs} rounds of one epoch each, in rotating order\n")
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for batch_size in args.batch_sizes:
+            row = {"threads": threads, "batch": batch_size}
+            row.update(paired(X, y, hidden, batch_size, args.pairs))
+            rows.append(row)
+            print(f"# done: {row}", flush=True)
+    print()
+    print_table(rows)
+
 
 def _parse():
     p = parser(__doc__.splitlines()[0])
@@ -97,10 +149,11 @@ def _parse():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--epochs", type=int, default=3, help="epochs per fit (the first is left out)")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--pairs", type=int, default=24, help="rounds of the paired-epoch table")
     args = p.parse_args()
     if args.smoke:
         args.n_samples, args.hidden, args.batch_sizes = 2_000, [16], [256]
-        args.threads, args.epochs, args.rounds = [1], 2, 1
+        args.threads, args.epochs, args.rounds, args.pairs = [1], 2, 1, 3
     return args
 
 

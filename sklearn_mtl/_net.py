@@ -47,7 +47,7 @@ _TRAINING_STATE = (
     "epoch_predictions_",
     "shared_parameters_",
     "last_good_state_",
-    "first_bad_step_",
+    "finite_steps_",
     "step_in_epoch_",
 )
 # Not pickled either: the above, and compiled functions and the fp16 gradient scaler,
@@ -97,7 +97,7 @@ class MultiTaskNet(NeuralNet):
     step_in_epoch_: int
     batch_recorded_: bool = False
     grad_listeners_: bool = True  # set per epoch: does any callback implement on_grad_computed
-    first_bad_step_: torch.Tensor
+    finite_steps_: torch.Tensor
 
     def __init__(
         self,
@@ -171,12 +171,16 @@ class MultiTaskNet(NeuralNet):
         }
 
     def _track_non_finite(self, losses: torch.Tensor, present: torch.Tensor) -> None:
-        """Note, on the device (no sync), the first step where each task's loss is NaN/inf."""
-        step = self.step_in_epoch_
-        self.step_in_epoch_ = step + 1
-        bad = present & ~torch.isfinite(losses.detach())
-        first = self.first_bad_step_
-        self.first_bad_step_ = torch.where(bad & (first < 0), step, first)
+        """Count, on the device (no sync), the steps where each task's loss was finite.
+
+        Two operations a step. Weights that became NaN stay NaN, so the task that
+        diverged first is the one with the most non-finite steps (see ``_check_finite``).
+        """
+        self.step_in_epoch_ += 1
+        finite = torch.isfinite(losses.detach())
+        if present is not self.criterion_.all_present:
+            finite |= ~present
+        self.finite_steps_ += finite
 
     def _check_finite(self, losses: np.ndarray, present: np.ndarray) -> None:
         """Raise :class:`NonFiniteLossError` (after restoring good weights) on NaN/inf."""
@@ -195,11 +199,11 @@ class MultiTaskNet(NeuralNet):
         if not bad and finite_parameters:
             self._keep_good_state()
             return
-        first = self.first_bad_step_.cpu().numpy()
-        if (first >= 0).any():  # name the task(s) that went first, not those they dragged
+        non_finite = self.step_in_epoch_ - self.finite_steps_.cpu().numpy()
+        if non_finite.max() > 0:  # name the task(s) that went first, not those they dragged
             names = [spec.name for spec in self.criterion_.specs]
-            earliest = first[first >= 0].min()
-            bad = [name for name, step in zip(names, first, strict=True) if step == earliest]
+            most = non_finite.max()
+            bad = [name for name, steps in zip(names, non_finite, strict=True) if steps == most]
         good = getattr(self, "last_good_state_", None)
         epoch = len(self.history)
         if good is not None:
@@ -237,9 +241,10 @@ class MultiTaskNet(NeuralNet):
 
     # -- steps ---------------------------------------------------------------------
     def _stats_buffer(self, device: torch.device) -> torch.Tensor:
+        n_tasks = len(self.criterion_.specs)
         self.step_in_epoch_ = 0
-        self.first_bad_step_ = torch.full((len(self.criterion_.specs),), -1, device=device)
-        return torch.zeros(len(self.criterion_.specs), N_STATS, device=device)
+        self.finite_steps_ = torch.zeros(n_tasks, dtype=torch.long, device=device)
+        return torch.zeros(n_tasks, N_STATS, device=device)
 
     def _set_mode(self, training: bool) -> None:
         """skorch's ``_set_training``, only when the mode changes (it walks every module)."""

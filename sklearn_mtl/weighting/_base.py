@@ -202,7 +202,19 @@ class LossWeighting(BaseEstimator):
 
 
 class _FixedWeightingModule(LossLevelWeighting):
-    pass
+    """Fixed weights: the objective is itself the loss to report (computed once)."""
+
+    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        self.record(self.base_weights, present)
+        return (self.base_weights * losses * present).sum()
+
+    def backward(
+        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    ) -> torch.Tensor:
+        total = self.combine(losses, present)
+        if total.requires_grad:
+            total.backward()
+        return total.detach()
 
 
 class FixedWeighting(LossWeighting):
