@@ -296,6 +296,31 @@ def test_bad_input_at_predict_and_bad_parameters(mixed, fast_params):
             MultiTaskNetEstimator(**{**fast_params, **params}).fit(X, y)
 
 
+def test_predict_fast_path_for_float_arrays_checks_what_validate_data_checks(mixed, fast_params):
+    """A plain float ndarray skips validate_data in predict; the result and the errors
+    are those of the full validation."""
+    X, y = mixed
+    est = MultiTaskNetEstimator(**fast_params).fit(X, y)
+    X32 = X.astype(np.float32)
+    expected = est.predict(X32.tolist())  # a list: the full validation
+    for array in (X32, X.astype(np.float64), np.asfortranarray(X32)):
+        np.testing.assert_array_equal(est.predict(array), expected)
+    for bad in (np.nan, np.inf):
+        X_bad = X32.copy()
+        X_bad[3, 1] = bad
+        with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
+            est.predict(X_bad)
+    with pytest.raises(ValueError, match="X has 5 features"):
+        est.predict(X32[:, :5])
+    with pytest.raises(ValueError, match="Found array with 0 sample"):
+        est.predict(X32[:0])
+    # Fitted with feature names: an array without them still gets sklearn's warning.
+    frame = pd.DataFrame(X32, columns=[f"f{i}" for i in range(X.shape[1])])
+    named = MultiTaskNetEstimator(**fast_params).fit(frame, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X32)
+
+
 def test_inputs_are_never_modified(fast_params):
     X, y = make_mixed()
     X_frame = pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(6)])

@@ -43,7 +43,10 @@ class HardSharingModule(MultiTaskModule):
         )
 
     def shared(self, X: torch.Tensor) -> torch.Tensor:
-        return self.trunk[: self.shared_depth](X)
+        hidden = X
+        for depth in range(self.shared_depth):  # not trunk[:depth]: a new module per call
+            hidden = self.trunk[depth](hidden)
+        return hidden
 
     def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
         by_depth = {self.shared_depth: representation}
