@@ -17,7 +17,7 @@ from sklearn_mtl.datasets import find_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
-__all__ = ["LOADERS", "REPO", "Dataset", "data_dir"]
+__all__ = ["LOADERS", "REPO", "Dataset", "data_dir", "load_one_column_tasks"]
 
 
 def data_dir(argument: str | None = None) -> Path:
@@ -31,3 +31,15 @@ def data_dir(argument: str | None = None) -> Path:
 def _default() -> str | None:
     beside = REPO.parent / "shared" / "data"
     return str(beside) if beside.is_dir() else None
+
+
+def load_one_column_tasks(name: str, root: Path) -> Dataset:
+    """Dataset ``name``, or exit where a task spans several columns (multilabel), which
+    the benchmarks with per-kind single-task references do not handle."""
+    dataset = LOADERS[name](root)
+    if any(len(task.columns) > 1 for task in dataset.task_list):
+        sys.exit(
+            f"{name}: a task spans several columns (multilabel), which this benchmark "
+            "does not handle; benchmarks/defaults.py does."
+        )
+    return dataset

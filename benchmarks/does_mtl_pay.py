@@ -29,7 +29,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from _datasets import LOADERS, data_dir
+from _datasets import LOADERS, data_dir, load_one_column_tasks
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
@@ -106,7 +106,7 @@ def main(argv=None) -> None:
     pd.set_option("display.max_columns", 20)
     rows = []
     for name in args.datasets:
-        dataset = LOADERS[name](root)
+        dataset = load_one_column_tasks(name, root)
         X, y, groups = dataset.X, dataset.y, dataset.groups
         splits = dataset.splits()
         epochs = args.max_epochs

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 from _common import best, epoch_times, header, print_table
-from _datasets import LOADERS, Dataset, data_dir
+from _datasets import LOADERS, Dataset, data_dir, load_one_column_tasks
 from defaults import encoder
 from joblib import Parallel, delayed
 
@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     datasets = {}
     for name in args.datasets:
-        dataset = LOADERS[name](root)
+        dataset = load_one_column_tasks(name, root)
         if args.smoke:
             dataset = dataset.subsample(min(300, len(dataset.X)))
         datasets[name] = (dataset, prepare(dataset, args.fold))

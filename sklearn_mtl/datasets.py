@@ -4,7 +4,7 @@ Each loader reads one dataset from a folder laid out as ``<data_dir>/<dataset>/<
 (the layout of the project's shared data folder; each dataset's README there gives its
 source and licence) and returns a :class:`MultiTaskDataset`: the features and labels as
 pandas DataFrames, the task kinds, and the cross-validation splitter its README asks for
-(grouped by patient, stratified by colour, ...). pandas is required.
+(grouped by patient, stratified by colour, ordered in time, ...). pandas is required.
 
 The folder is the ``data_dir`` argument, else the ``SKLEARN_MTL_DATA`` environment
 variable, else ``../shared/data`` from the current directory.
@@ -13,28 +13,42 @@ Examples
 --------
 >>> from sklearn_mtl.datasets import DATASETS
 >>> sorted(DATASETS)  # doctest: +NORMALIZE_WHITESPACE
-['abalone', 'energy-efficiency', 'parkinsons-telemonitoring', 'student-performance',
+['abalone', 'bike-sharing', 'diamonds', 'emotions-multilabel', 'energy-efficiency',
+ 'parkinsons-telemonitoring', 'sarcos', 'scene-multilabel', 'student-performance',
  'wine-quality']
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+from sklearn.model_selection import (
+    GroupKFold,
+    KFold,
+    PredefinedSplit,
+    StratifiedKFold,
+    TimeSeriesSplit,
+)
+
+from .tasks import Task
 
 __all__ = [
     "DATASETS",
     "MultiTaskDataset",
     "find_data_dir",
     "load_abalone",
+    "load_bike_sharing",
+    "load_diamonds",
+    "load_emotions",
     "load_energy_efficiency",
     "load_parkinsons_telemonitoring",
+    "load_sarcos",
+    "load_scene",
     "load_student_performance",
     "load_wine_quality",
 ]
@@ -51,9 +65,10 @@ class MultiTaskDataset:
     X : pandas.DataFrame
         Features; categorical columns hold strings.
     y : pandas.DataFrame
-        One column per task.
-    tasks : dict of str to str
-        Task kinds, for ``MultiTaskNetEstimator(tasks=...)``.
+        One column per task (several for a multilabel task).
+    tasks : dict of str to str, or list of Task
+        Task kinds by name, for ``MultiTaskNetEstimator(tasks=...)``; a list of
+        :class:`~sklearn_mtl.Task` where a task spans several columns (multilabel).
     cv : cross-validation splitter
         The split the dataset's README asks for.
     groups : ndarray or None
@@ -67,11 +82,18 @@ class MultiTaskDataset:
     name: str
     X: Any
     y: Any
-    tasks: dict[str, str]
+    tasks: dict[str, str] | list[Task]
     cv: Any
     groups: np.ndarray | None = None
     stratify: np.ndarray | None = None
     description: str = field(default="")
+
+    @property
+    def task_list(self) -> list[Task]:
+        """``tasks`` as :class:`~sklearn_mtl.Task` objects, each with its columns of ``y``."""
+        if isinstance(self.tasks, Mapping):
+            return [Task(name, kind, columns=(name,)) for name, kind in self.tasks.items()]
+        return list(self.tasks)
 
     @property
     def categorical(self) -> list[str]:
@@ -86,14 +108,18 @@ class MultiTaskDataset:
         return list(self.cv.split(self.X, target, self.groups))
 
     def subsample(self, n_rows: int, seed: int = 0) -> MultiTaskDataset:
-        """A random subset of the rows (for quick runs), with groups and strata kept aligned."""
+        """A random subset of the rows (for quick runs), with groups, strata, a predefined
+        split and the order of the rows kept aligned."""
         keep = np.sort(np.random.default_rng(seed).choice(len(self.X), n_rows, replace=False))
+        cv = self.cv
+        if isinstance(cv, PredefinedSplit):
+            cv = PredefinedSplit(cv.test_fold[keep])
         return MultiTaskDataset(
             self.name,
             self.X.iloc[keep],
             self.y.iloc[keep],
             self.tasks,
-            self.cv,
+            cv,
             None if self.groups is None else self.groups[keep],
             None if self.stratify is None else self.stratify[keep],
             f"{self.description} (subsample of {n_rows} rows)".strip(),
@@ -265,11 +291,152 @@ def load_parkinsons_telemonitoring(data_dir=None, random_state: int = 0) -> Mult
     )
 
 
+def load_emotions(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """Emotions in music (Trohidis et al. 2008, MULAN): one multilabel task of 6 emotions.
+
+    593 songs, 72 audio features; the task ``emotions`` spans the 6 0/1 label columns
+    (amazed-suprised, happy-pleased, relaxing-calm, quiet-still, sad-lonely,
+    angry-aggresive, spelled as in the file). MULAN's train/test split is not in the
+    folder, so a shuffled 5-fold split.
+    """
+    import pandas as pd
+    from scipy.io import arff
+
+    folder = find_data_dir(data_dir, ("emotions-multilabel",)) / "emotions-multilabel"
+    records, meta = arff.loadarff(folder / "emotions.arff")
+    table = pd.DataFrame(records)
+    kinds = zip(meta.names(), meta.types(), strict=True)
+    labels = [name for name, kind in kinds if kind == "nominal"]  # the 6 {0,1} labels
+    y = table[labels].apply(lambda column: column.str.decode("ascii").astype(int))
+    return MultiTaskDataset(
+        "emotions-multilabel",
+        table.drop(columns=labels).astype(float),
+        y,
+        [Task("emotions", "multilabel", columns=tuple(labels))],
+        KFold(5, shuffle=True, random_state=random_state),
+        description="one multilabel task over 6 labels",
+    )
+
+
+_SCENE_LABELS = ["beach", "sunset", "fall-foliage", "field", "mountain", "urban"]
+
+
+def load_scene(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """Scene (Boutell et al. 2004, MULAN): one multilabel task of 6 scene classes.
+
+    2,407 images, 294 colour and texture features (unnamed in the files: ``f0`` to
+    ``f293``); the task ``scene`` spans the 6 0/1 label columns (beach, sunset,
+    fall-foliage, field, mountain, urban). The official split, as one
+    :class:`~sklearn.model_selection.PredefinedSplit` fold: the 1,211 training rows first,
+    then the 1,196 test rows. ``random_state`` is unused.
+    """
+    import pandas as pd
+
+    folder = find_data_dir(data_dir, ("scene-multilabel",)) / "scene-multilabel"
+    files = [folder / f"scene-{part}.noheader.csv" for part in ("train", "test")]
+    parts = [pd.read_csv(file, header=None) for file in files]
+    table = pd.concat(parts, ignore_index=True)
+    table.columns = [f"f{j}" for j in range(table.shape[1] - 6)] + _SCENE_LABELS
+    test_fold = np.repeat([-1, 0], [len(parts[0]), len(parts[1])])
+    return MultiTaskDataset(
+        "scene-multilabel",
+        table.drop(columns=_SCENE_LABELS).astype(float),
+        table[_SCENE_LABELS].astype(int),
+        [Task("scene", "multilabel", columns=tuple(_SCENE_LABELS))],
+        PredefinedSplit(test_fold),
+        description="official train/test split",
+    )
+
+
+def load_bike_sharing(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """UCI Bike Sharing (Fanaee-T & Gama 2013), daily: casual and registered rentals.
+
+    731 days of 2011-2012, calendar and weather features (season, month, weekday and
+    weather situation as categories); both counts are regression tasks. ``cnt`` (their
+    sum), the date and the row index are left out. Rows are in time order and the README
+    warns that random splits leak, so ``TimeSeriesSplit(5)``: each fold trains on the
+    days before the ones it tests. ``random_state`` is unused.
+    """
+    import pandas as pd
+
+    folder = find_data_dir(data_dir, ("bike-sharing",)) / "bike-sharing"
+    table = pd.read_csv(folder / "day.csv").sort_values("dteday", kind="stable")
+    table = table.reset_index(drop=True)
+    y = table[["casual", "registered"]].astype(float)
+    X = table.drop(columns=["instant", "dteday", "casual", "registered", "cnt"]).astype(float)
+    for column in ("season", "mnth", "weekday", "weathersit"):
+        X[column] = X[column].astype(int).astype(str)
+    return MultiTaskDataset(
+        "bike-sharing",
+        X,
+        y,
+        {"casual": "regression", "registered": "regression"},
+        TimeSeriesSplit(5),
+        description="daily counts; TimeSeriesSplit, cnt dropped",
+    )
+
+
+def load_sarcos(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """SARCOS robot-arm inverse dynamics (Vijayakumar & Schaal): 7 joint torques.
+
+    The GPML test file only (4,449 rows): 7 joint positions, velocities and
+    accelerations in, the 7 torques out (regression). Rows follow the arm's
+    trajectories, so neighbours are near copies: ``KFold(5)`` on contiguous blocks,
+    not shuffled. ``random_state`` is unused.
+    """
+    import pandas as pd
+    from scipy.io import loadmat
+
+    folder = find_data_dir(data_dir, ("sarcos",)) / "sarcos"
+    values = loadmat(folder / "sarcos_inv_test.mat")["sarcos_inv_test"]
+    inputs = [f"{kind}{j}" for kind in ("position", "velocity", "acceleration") for j in range(7)]
+    torques = [f"torque{j}" for j in range(7)]
+    return MultiTaskDataset(
+        "sarcos",
+        pd.DataFrame(values[:, :21], columns=inputs),
+        pd.DataFrame(values[:, 21:], columns=torques),
+        dict.fromkeys(torques, "regression"),
+        KFold(5, shuffle=False),
+        description="GPML test file only; contiguous folds",
+    )
+
+
+def load_diamonds(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """Diamonds (ggplot2, via seaborn-data): log price (regression) and cut (5 classes).
+
+    53,940 diamonds; carat, depth, table and dimensions x, y, z as numbers, colour and
+    clarity as categories; ``log_price`` is the natural log of the price in dollars.
+    The README prescribes no split: a shuffled 5-fold split.
+    """
+    import pandas as pd
+
+    folder = find_data_dir(data_dir, ("diamonds",)) / "diamonds"
+    table = pd.read_csv(folder / "diamonds.csv")
+    y = pd.DataFrame({"log_price": np.log(table["price"].astype(float)), "cut": table["cut"]})
+    X = table.drop(columns=["price", "cut"])
+    for column in X.columns:
+        if pd.api.types.is_numeric_dtype(X[column]):
+            X[column] = X[column].astype(float)
+    return MultiTaskDataset(
+        "diamonds",
+        X,
+        y,
+        {"log_price": "regression", "cut": "multiclass"},
+        KFold(5, shuffle=True, random_state=random_state),
+        description="log price and cut",
+    )
+
+
 DATASETS: dict[str, Callable[..., MultiTaskDataset]] = {
     "wine-quality": load_wine_quality,
     "student-performance": load_student_performance,
     "energy-efficiency": load_energy_efficiency,
     "abalone": load_abalone,
     "parkinsons-telemonitoring": load_parkinsons_telemonitoring,
+    "emotions-multilabel": load_emotions,
+    "scene-multilabel": load_scene,
+    "bike-sharing": load_bike_sharing,
+    "sarcos": load_sarcos,
+    "diamonds": load_diamonds,
 }
 """The loaders by dataset folder name."""

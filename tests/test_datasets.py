@@ -23,6 +23,11 @@ EXPECTED = {
     "energy-efficiency": (768, 8, ["heating", "cooling"]),
     "abalone": (4177, 7, ["sex", "rings"]),
     "parkinsons-telemonitoring": (5875, 18, ["motor_UPDRS", "total_UPDRS"]),
+    "emotions-multilabel": (593, 72, ["emotions"]),
+    "scene-multilabel": (2407, 294, ["scene"]),
+    "bike-sharing": (731, 11, ["casual", "registered"]),
+    "sarcos": (4449, 21, [f"torque{j}" for j in range(7)]),
+    "diamonds": (53940, 8, ["log_price", "cut"]),
 }
 
 
@@ -38,9 +43,10 @@ def test_missing_folder_is_a_clear_error(tmp_path, monkeypatch):
 def test_loader_shapes_tasks_and_split(name):
     dataset = DATASETS[name](DATA)
     rows, features, tasks = EXPECTED[name]
-    assert dataset.X.shape == (rows, features) and list(dataset.y.columns) == tasks
-    assert list(dataset.tasks) == tasks
-    train, test = dataset.splits()[0]
+    assert dataset.X.shape == (rows, features)
+    assert [task.name for task in dataset.task_list] == tasks
+    assert [c for task in dataset.task_list for c in task.columns] == list(dataset.y.columns)
+    train, test = dataset.splits()[-1]  # the one fold of a time split that uses all rows
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == rows
     if dataset.groups is not None:  # patients never straddle the split
         assert not set(dataset.groups[train]) & set(dataset.groups[test])
@@ -54,3 +60,55 @@ def test_a_loader_feeds_the_estimator():
     X = dataset.X.drop(columns=dataset.categorical).to_numpy()
     est = MultiTaskNetEstimator(tasks=dataset.tasks, hidden_layer_sizes=(8,), max_epochs=2)
     assert est.fit(X, dataset.y).predict(X).shape == (200, 2)
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["emotions-multilabel", "scene-multilabel"])
+def test_multilabel_loaders(name):
+    dataset = DATASETS[name](DATA)
+    (task,) = dataset.task_list
+    assert task.kind == "multilabel" and len(task.columns) == 6
+    assert set(np.unique(dataset.y.to_numpy())) == {0, 1}
+    assert not set(task.columns) & set(dataset.X.columns)
+    splits = dataset.splits()
+    if name == "scene-multilabel":  # the official split, one fold
+        assert [(len(train), len(test)) for train, test in splits] == [(1211, 1196)]
+    else:  # no official split: 5 shuffled folds covering every row once
+        assert len(splits) == 5
+        assert sorted(np.concatenate([test for _, test in splits])) == list(range(593))
+        assert not all(np.all(np.diff(test) == 1) for _, test in splits)
+    small = dataset.subsample(100)  # a predefined split follows the rows kept
+    assert all(len(train) + len(test) == 100 for train, test in small.splits())
+
+
+@needs_data
+def test_bike_sharing_is_split_in_time_without_leaks():
+    dataset = DATASETS["bike-sharing"](DATA)
+    assert dataset.tasks == {"casual": "regression", "registered": "regression"}
+    assert not {"cnt", "casual", "registered", "dteday", "instant"} & set(dataset.X.columns)
+    splits = dataset.splits()
+    assert len(splits) == 5
+    for train, test in splits:  # train on the past, test on the days that follow
+        assert train.max() < test.min() and np.all(np.diff(test) == 1)
+
+
+@needs_data
+def test_sarcos_folds_are_contiguous_blocks():
+    dataset = DATASETS["sarcos"](DATA)
+    assert set(dataset.tasks.values()) == {"regression"} and len(dataset.tasks) == 7
+    assert not set(dataset.y.columns) & set(dataset.X.columns)
+    splits = dataset.splits()
+    assert len(splits) == 5
+    assert [test.min() for _, test in splits] == sorted(test.min() for _, test in splits)
+    assert all(np.all(np.diff(test) == 1) for _, test in splits)
+
+
+@needs_data
+def test_diamonds_tasks_and_no_price_in_inputs():
+    dataset = DATASETS["diamonds"](DATA)
+    assert dataset.tasks == {"log_price": "regression", "cut": "multiclass"}
+    assert not {"price", "cut", "log_price"} & set(dataset.X.columns)
+    assert dataset.categorical == ["color", "clarity"]
+    assert dataset.y["cut"].nunique() == 5
+    assert np.allclose(np.exp(dataset.y["log_price"]).min(), 326)
+    assert len(dataset.splits()) == 5
