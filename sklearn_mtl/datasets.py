@@ -14,7 +14,7 @@ Examples
 >>> from sklearn_mtl.datasets import DATASETS
 >>> sorted(DATASETS)  # doctest: +NORMALIZE_WHITESPACE
 ['abalone', 'bike-sharing', 'diamonds', 'emotions-multilabel', 'energy-efficiency',
- 'parkinsons-telemonitoring', 'sarcos', 'scene-multilabel', 'student-performance',
+ 'parkinsons-telemonitoring', 'sarcos', 'scene-multilabel', 'school', 'student-performance',
  'wine-quality']
 """
 
@@ -32,6 +32,7 @@ from sklearn.model_selection import (
     KFold,
     PredefinedSplit,
     StratifiedKFold,
+    StratifiedShuffleSplit,
     TimeSeriesSplit,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "load_parkinsons_telemonitoring",
     "load_sarcos",
     "load_scene",
+    "load_school",
     "load_student_performance",
     "load_wine_quality",
 ]
@@ -427,6 +429,57 @@ def load_diamonds(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
     )
 
 
+_SCHOOL_FEATURES = [
+    *(f"year_{j}" for j in range(1, 4)),
+    "pct_free_meals",
+    "pct_vr_band_1",
+    *(f"student_gender_{j}" for j in range(2)),
+    *(f"vr_band_{j}" for j in range(1, 4)),
+    *(f"ethnic_{j}" for j in range(11)),
+    *(f"school_gender_{j}" for j in range(3)),
+    *(f"denomination_{j}" for j in range(3)),
+]
+
+
+def load_school(data_dir=None, random_state: int = 0) -> MultiTaskDataset:
+    """ILEA school exam scores (Bakker & Heskes 2003, via MALSAR): 139 schools, one task each.
+
+    15,362 students, each in one school: the tasks have disjoint rows, so ``y`` has one
+    column per school (``school_000`` to ``school_138``, regression) holding the
+    student's exam score in their school's column and NaN in the 138 others, and the
+    estimator's masked loss trains each head on its own school's rows only. 27 features
+    (the file's constant bias column is dropped). The file does not name its columns, so
+    the names are INFERRED from the README's description (3 exam-year dummies, % free
+    school meals, % VR band 1, student gender x2, VR band x3, ethnic group x11, school
+    gender x3, denomination x3) and ordered by what the data shows: which 0/1 columns
+    exclude each other, and that the last six are constant within a school (the README
+    lists the school-level blocks before the student-level ones); within a block, which
+    level is which is unknown, hence the numbers. ``stratify`` is the school index of
+    each row, and the split is the usual protocol: 10 random 75%/25% splits, stratified
+    by school (``StratifiedShuffleSplit``), so about a quarter of each school is tested.
+    """
+    import pandas as pd
+    from scipy.io import loadmat
+
+    folder = find_data_dir(data_dir, ("school",)) / "school"
+    contents = loadmat(folder / "school.mat")
+    inputs = [np.asarray(part, dtype=float) for part in contents["X"].ravel()]
+    scores = [np.asarray(part, dtype=float).ravel() for part in contents["Y"].ravel()]
+    school = np.repeat(np.arange(len(inputs)), [len(part) for part in inputs])
+    columns = [f"school_{t:03d}" for t in range(len(inputs))]
+    y = np.full((len(school), len(columns)), np.nan)
+    y[np.arange(len(school)), school] = np.concatenate(scores)
+    return MultiTaskDataset(
+        "school",
+        pd.DataFrame(np.vstack(inputs)[:, :-1], columns=_SCHOOL_FEATURES),
+        pd.DataFrame(y, columns=columns),
+        dict.fromkeys(columns, "regression"),
+        StratifiedShuffleSplit(n_splits=10, test_size=0.25, random_state=random_state),
+        stratify=school,
+        description="one task per school, NaN outside its rows; column names inferred",
+    )
+
+
 DATASETS: dict[str, Callable[..., MultiTaskDataset]] = {
     "wine-quality": load_wine_quality,
     "student-performance": load_student_performance,
@@ -438,5 +491,6 @@ DATASETS: dict[str, Callable[..., MultiTaskDataset]] = {
     "bike-sharing": load_bike_sharing,
     "sarcos": load_sarcos,
     "diamonds": load_diamonds,
+    "school": load_school,
 }
 """The loaders by dataset folder name."""

@@ -28,6 +28,7 @@ EXPECTED = {
     "bike-sharing": (731, 11, ["casual", "registered"]),
     "sarcos": (4449, 21, [f"torque{j}" for j in range(7)]),
     "diamonds": (53940, 8, ["log_price", "cut"]),
+    "school": (15362, 27, [f"school_{t:03d}" for t in range(139)]),
 }
 
 
@@ -112,3 +113,23 @@ def test_diamonds_tasks_and_no_price_in_inputs():
     assert dataset.y["cut"].nunique() == 5
     assert np.allclose(np.exp(dataset.y["log_price"]).min(), 326)
     assert len(dataset.splits()) == 5
+
+
+@needs_data
+def test_school_has_one_task_per_school_on_disjoint_rows():
+    dataset = DATASETS["school"](DATA)
+    assert dataset.X.shape == (15362, 27) and dataset.y.shape == (15362, 139)
+    assert len(dataset.tasks) == 139 and set(dataset.tasks.values()) == {"regression"}
+    labelled = dataset.y.notna().to_numpy()
+    assert np.all(labelled.sum(axis=1) == 1)  # each student scored in their school only
+    assert np.array_equal(labelled.argmax(axis=1), dataset.stratify)
+    assert not np.any(dataset.X.nunique() == 1)  # the constant bias column is dropped
+    counts = np.bincount(dataset.stratify)
+    assert counts.min() == 22 and counts.max() == 251
+    splits = dataset.splits()
+    assert len(splits) == 10
+    for train, test in splits[:3]:
+        assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 15362
+        share = np.bincount(dataset.stratify[test], minlength=139) / counts
+        assert np.all(np.abs(share - 0.25) < 0.05)  # about a quarter of each school
+    assert not np.array_equal(splits[0][1], splits[1][1])  # random repetitions
