@@ -444,7 +444,7 @@ class MultiTaskNetEstimator(BaseEstimator):
         """Whether X is a finite float ndarray of the fitted width, without feature names.
 
         ``validate_data`` would only convert it to float32: the fast path of ``predict``
-        (whose validation cost 3x the forward pass of one row). Anything else, or any
+        (whose validation cost twice the forward pass of one row). Anything else, or any
         doubt, goes through ``validate_data``, which raises the usual errors and warnings.
         """
         return (
