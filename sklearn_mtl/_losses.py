@@ -128,18 +128,7 @@ class MultiTaskLoss(nn.Module):
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
         clean = torch.nan_to_num(targets, nan=0.0)
-        elementwise = torch.cat(
-            [
-                _task_loss(
-                    spec.kind,
-                    outputs[spec.name].to(targets.dtype),
-                    clean[:, spec.start : spec.stop],
-                    "none",
-                )
-                for spec in self.specs
-            ],
-            dim=1,
-        )
+        elementwise = torch.cat(self._each_task_loss(outputs, clean, "none"), dim=1)
         numerators = self._per_task((elementwise * weight).sum(dim=0))
         weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
@@ -153,21 +142,25 @@ class MultiTaskLoss(nn.Module):
         stats: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``task_losses`` for a batch with every label present and no row weights."""
-        losses = torch.stack(
-            [
-                _task_loss(
-                    spec.kind,
-                    outputs[spec.name].to(targets.dtype),
-                    targets[:, spec.start : spec.stop],
-                    "mean",
-                )
-                for spec in self.specs
-            ]
-        )
+        losses = torch.stack(self._each_task_loss(outputs, targets, "mean"))
         if stats is not None:
             counts = self.columns_per_task * len(targets)
             _add_loss_sums(stats, counts, losses * counts)
         return losses, self.all_present
+
+    def _each_task_loss(
+        self, outputs: dict[str, torch.Tensor], targets: torch.Tensor, reduction: str
+    ) -> list[torch.Tensor]:
+        """Each task's loss on its columns of ``targets``, in task order."""
+        return [
+            _task_loss(
+                spec.kind,
+                outputs[spec.name].to(targets.dtype),
+                targets[:, spec.start : spec.stop],
+                reduction,
+            )
+            for spec in self.specs
+        ]
 
     def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
         """Sum per-column values into per-task values (multilabel tasks span columns)."""
