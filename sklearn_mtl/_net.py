@@ -347,7 +347,7 @@ class MultiTaskNet(NeuralNet):
             objective = weighting.combine(losses, present)
             if objective.requires_grad:
                 self._backward(objective)
-            total = weighting.fixed_weighted_loss(losses, present).detach()
+            total = weighting.reported_loss(losses, present, objective)
         else:
             context = BackwardContext(self.shared_parameters_, representation)
             total = weighting.backward(losses, present, context)

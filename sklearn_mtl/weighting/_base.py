@@ -170,6 +170,12 @@ class LossLevelWeighting(WeightingModule):
         total = self.combine(losses, present)
         if total.requires_grad:
             total.backward()
+        return self.reported_loss(losses, present, total)
+
+    def reported_loss(
+        self, losses: torch.Tensor, present: torch.Tensor, objective: torch.Tensor
+    ) -> torch.Tensor:
+        """The detached loss :meth:`backward` reports for the step's ``objective``."""
         return self.fixed_weighted_loss(losses, present).detach()
 
 
@@ -208,13 +214,10 @@ class _FixedWeightingModule(LossLevelWeighting):
         self.record(self.base_weights, present)
         return (self.base_weights * losses * present).sum()
 
-    def backward(
-        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    def reported_loss(
+        self, losses: torch.Tensor, present: torch.Tensor, objective: torch.Tensor
     ) -> torch.Tensor:
-        total = self.combine(losses, present)
-        if total.requires_grad:
-            total.backward()
-        return total.detach()
+        return objective.detach()
 
 
 class FixedWeighting(LossWeighting):
