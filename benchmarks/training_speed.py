@@ -114,27 +114,28 @@ def main() -> None:
         f"# {X.shape[0]:,} x {X.shape[1]} float32 rows, tasks {list(TASKS.values())}, hidden "
         f"{hidden}, {args.epochs} epochs per fit, best of {args.rounds} round(s)\n"
     )
-    rows = []
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        for batch_size in args.batch_sizes:
-            seconds = measure(X, y, hidden, batch_size, args.epochs, args.rounds)
-            row: dict = {"threads": threads, "batch": batch_size, "hand s/epoch": seconds["hand"]}
-            for name in CONTENDERS[1:]:
-                row[f"{name} /hand"] = seconds[name] / seconds["hand"]
-            row["estimator /hand fused"] = seconds["estimator"] / seconds["hand fused"]
-            rows.append(row)
-            print(f"# done: {row}", flush=True)
-    print()
-    print_table(rows)
+    print_rows(args, lambda size: ratios(measure(X, y, hidden, size, args.epochs, args.rounds)))
 
     print(f"# Paired epochs: {args.pairs} rounds of one epoch each, in rotating order\n")
+    print_rows(args, lambda size: paired(X, y, hidden, size, args.pairs))
+
+
+def ratios(seconds: dict[str, float]) -> dict:
+    """The fastest-epoch table's row: ``hand``'s seconds and every contender's ratio."""
+    row: dict = {"hand s/epoch": seconds["hand"]}
+    for name in CONTENDERS[1:]:
+        row[f"{name} /hand"] = seconds[name] / seconds["hand"]
+    row["estimator /hand fused"] = seconds["estimator"] / seconds["hand fused"]
+    return row
+
+
+def print_rows(args, measure_row) -> None:
+    """One row per thread count and batch size, from ``measure_row(batch_size)``."""
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch_size in args.batch_sizes:
-            row = {"threads": threads, "batch": batch_size}
-            row.update(paired(X, y, hidden, batch_size, args.pairs))
+            row = {"threads": threads, "batch": batch_size, **measure_row(batch_size)}
             rows.append(row)
             print(f"# done: {row}", flush=True)
     print()
