@@ -616,7 +616,8 @@ class MultiTaskNetEstimator(BaseEstimator):
         )
         specs, start = [], 0
         for task, encoder in zip(self.tasks_, self.encoders_, strict=True):
-            specs.append(TaskLossSpec(task.name, encoder.kind, start, start + encoder.n_targets))
+            stop = start + encoder.n_targets
+            specs.append(TaskLossSpec(task.name, encoder.kind, start, stop, encoder.kind_))
             start += encoder.n_targets
         callbacks = list(copy.deepcopy(self.callbacks) or [])
         if full_fit and self.early_stopping:
@@ -738,7 +739,7 @@ class MultiTaskNetEstimator(BaseEstimator):
         probas = [
             encoder.proba(output)
             for encoder, output in zip(self.encoders_, outputs, strict=True)
-            if encoder.kind != "regression"
+            if encoder.kind_.is_classification
         ]
         if not probas:
             raise ValueError("This model has no classification task, so it has no probabilities.")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ._kinds import KIND_CLASSES, TargetKind
+from .tasks import Task
 from .weighting import WeightingModule
 
 # Columns of the per-task statistics accumulated during an epoch.
@@ -26,28 +27,30 @@ class TaskLossSpec:
     name : str
         Task name, the key of the module's output.
     kind : str
-        Task kind: MSE for regression, BCE for binary and multilabel, cross-entropy
-        for multiclass.
+        Task kind (a name of ``KIND_CLASSES``).
     start, stop : int
         The task's columns in the encoded target matrix.
+    target_kind : TargetKind, optional
+        The task's kind object (its loss and running predictions); by default the
+        kind's own for a task of that name without options.
     """
 
     name: str
     kind: str
     start: int
     stop: int
+    target_kind: TargetKind | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.target_kind is None:
+            default = KIND_CLASSES[self.kind](Task(self.name, self.kind))
+            object.__setattr__(self, "target_kind", default)
 
-def _task_loss(
-    kind: str, output: torch.Tensor, target: torch.Tensor, reduction: str
-) -> torch.Tensor:
-    """The kind's loss: per element of ``target`` (``reduction="none"``) or their mean."""
-    if kind == "regression":
-        return F.mse_loss(output, target, reduction=reduction)
-    if kind == "multiclass":
-        loss = F.cross_entropy(output, target[:, 0].long(), reduction=reduction)
-        return loss if reduction == "mean" else loss[:, None]
-    return F.binary_cross_entropy_with_logits(output, target, reduction=reduction)
+    @property
+    def handler(self) -> TargetKind:
+        """The kind object (never None after construction)."""
+        assert self.target_kind is not None
+        return self.target_kind
 
 
 class MultiTaskLoss(nn.Module):
@@ -66,7 +69,6 @@ class MultiTaskLoss(nn.Module):
     is_regression: torch.Tensor
     columns_per_task: torch.Tensor
     all_present: torch.Tensor
-    column_is_multiclass: torch.Tensor
 
     def __init__(self, specs: Sequence[TaskLossSpec], weighting: WeightingModule):
         super().__init__()
@@ -79,12 +81,9 @@ class MultiTaskLoss(nn.Module):
         ]
         self.one_column_per_task = len(column_task) == len(self.specs)
         self.register_buffer("column_task", torch.tensor(column_task), persistent=False)
-        is_regression = [spec.kind == "regression" for spec in self.specs]
+        self.losses = [spec.handler.loss() for spec in self.specs]
+        is_regression = [spec.handler.running_r2 for spec in self.specs]
         self.register_buffer("is_regression", torch.tensor(is_regression), persistent=False)
-        multiclass = [
-            spec.kind == "multiclass" for spec in self.specs for _ in range(spec.stop - spec.start)
-        ]
-        self.register_buffer("column_is_multiclass", torch.tensor(multiclass), persistent=False)
         widths = [float(spec.stop - spec.start) for spec in self.specs]
         self.register_buffer("columns_per_task", torch.tensor(widths), persistent=False)
         self.register_buffer(
@@ -153,13 +152,10 @@ class MultiTaskLoss(nn.Module):
     ) -> list[torch.Tensor]:
         """Each task's loss on its columns of ``targets``, in task order."""
         return [
-            _task_loss(
-                spec.kind,
-                outputs[spec.name].to(targets.dtype),
-                targets[:, spec.start : spec.stop],
-                reduction,
+            loss(
+                outputs[spec.name].to(targets.dtype), targets[:, spec.start : spec.stop], reduction
             )
-            for spec in self.specs
+            for spec, loss in zip(self.specs, self.losses, strict=True)
         ]
 
     def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
@@ -191,9 +187,9 @@ def _add_loss_sums(
 class EpochPredictions:
     """One epoch's batch predictions and targets, reduced to score statistics at its end.
 
-    Keeping the predictions (an argmax index for multiclass columns, the output
-    otherwise) costs a few copies per batch; the accuracy hits and R² moments are then
-    computed once per epoch instead of with some twenty small operations per batch.
+    Keeping the predictions (each kind's ``running_prediction``: a class index, 0/1,
+    or the regression output) costs a few copies per batch; the accuracy hits and R²
+    moments are then computed once per epoch instead of with some twenty small operations per batch.
 
     Parameters
     ----------
@@ -222,10 +218,8 @@ class EpochPredictions:
         """Keep a batch's predictions, targets and row weights."""
         rows = slice(self.count, self.count + len(targets))
         for spec in specs:
-            output = outputs[spec.name]
-            if spec.kind == "multiclass":
-                output = output.argmax(dim=1, keepdim=True)
-            self.predictions[rows, spec.start : spec.stop] = output
+            prediction = spec.handler.running_prediction(outputs[spec.name])
+            self.predictions[rows, spec.start : spec.stop] = prediction
         self.targets[rows] = targets
         if self.weights is not None and sample_weight is not None:
             self.weights[rows] = sample_weight
@@ -245,9 +239,7 @@ class EpochPredictions:
             if self.weights is not None:
                 weight = weight * self.weights[rows, None]
             clean = torch.nan_to_num(targets, nan=0.0)
-            hits = torch.where(
-                loss.column_is_multiclass, predictions == clean, (predictions > 0) == (clean > 0.5)
-            )
+            hits = predictions == clean
             weighted = weight * clean
             per_column += torch.stack(
                 [
@@ -270,7 +262,9 @@ class EpochPredictions:
         )
 
 
-def scores_from_stats(kinds: Sequence[str], stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def scores_from_stats(
+    running_r2: Sequence[bool], stats: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-task mean loss and default score from accumulated statistics.
 
     Scores are R² for regression (computed on standardised targets, which leaves R²
@@ -281,8 +275,8 @@ def scores_from_stats(kinds: Sequence[str], stats: np.ndarray) -> tuple[np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         losses = np.where(weight > 0, stats[:, _LOSS] / weight, np.nan)
         scores = np.where(weight > 0, stats[:, _HIT_OR_SUM] / weight, np.nan)
-        for index, kind in enumerate(kinds):
-            if kind != "regression" or weight[index] <= 0:
+        for index, is_r2 in enumerate(running_r2):
+            if not is_r2 or weight[index] <= 0:
                 continue
             total = stats[index, _SQUARES] - stats[index, _HIT_OR_SUM] ** 2 / weight[index]
             errors = stats[index, _ERRORS]

@@ -439,8 +439,8 @@ class MultiTaskNet(NeuralNet):
         values = torch.cat([p.float() for p in parts]).cpu().numpy().astype(np.float64)
         n_tasks = len(self.criterion_.specs)
         stats = values[1 : 1 + n_tasks * N_STATS].reshape(n_tasks, N_STATS)
-        kinds = [spec.kind for spec in self.criterion_.specs]
-        losses, scores = scores_from_stats(kinds, stats)
+        running_r2 = [spec.handler.running_r2 for spec in self.criterion_.specs]
+        losses, scores = scores_from_stats(running_r2, stats)
         history = self.history
         history.record(f"{prefix}_loss", float(values[0]))
         for spec, loss, score in zip(self.criterion_.specs, losses, scores, strict=True):

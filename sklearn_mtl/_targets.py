@@ -107,3 +107,38 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "O":
         return np.fromiter((_is_missing_value(v) for v in values), bool, len(values))
     return np.zeros(len(values), dtype=bool)
+
+
+def numeric_or_none(values: np.ndarray) -> np.ndarray | None:
+    """Labels as float64 when they are all real numbers (not booleans), else None."""
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64, copy=False)
+    if values.dtype.kind == "O" and all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in values
+    ):
+        return values.astype(np.float64)
+    return None
+
+
+def unique_labels(task_name: str, values: np.ndarray) -> np.ndarray:
+    """Sorted distinct labels, or a ValueError naming the task for incomparable types."""
+    try:
+        return np.unique(values)
+    except TypeError:
+        types = sorted({type(v).__name__ for v in values})
+        raise ValueError(
+            f"Task {task_name!r} has labels of mixed types ({', '.join(types)}); "
+            "labels of one task must be comparable (all numbers or all strings)."
+        ) from None
+
+
+def class_labels(task_name: str, labelled: np.ndarray) -> np.ndarray:
+    """Sorted distinct class labels; integer-valued floats become integers."""
+    numeric = numeric_or_none(labelled)
+    if numeric is not None:
+        classes = np.unique(numeric)
+        if np.all(classes == np.round(classes)):
+            return classes.astype(np.int64)
+        return classes
+    return unique_labels(task_name, labelled)

@@ -30,10 +30,11 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
 from skorch.callbacks import Callback
 
+from ._kinds import kind_of
 from ._relationship import relation_matrix_frame
 from ._targets import as_target_table
 from .metrics import METRICS, _metric_spec, _unwrap, task_score
-from .tasks import DEFAULT_METRICS, Task, TaskEncoder, resolve_tasks
+from .tasks import Task, TaskEncoder, resolve_tasks
 
 __all__ = ["compare_single_task", "delta_m", "suggest_task_groups", "task_affinity"]
 
@@ -83,8 +84,8 @@ def _metrics_for(tasks: Sequence[Task], scoring) -> dict[str, str]:
         raise ValueError(f"scoring names unknown task(s) {unknown}; the tasks are {names}.")
     metrics = {}
     for task in tasks:
-        metric = scoring.get(task.name) or DEFAULT_METRICS[str(task.kind)]
-        _metric_spec(metric, str(task.kind), task.name)
+        metric = scoring.get(task.name) or kind_of(task).default_metric
+        _metric_spec(metric, kind_of(task), task.name)
         metrics[task.name] = metric
     return metrics
 
@@ -113,11 +114,6 @@ def _columns(y, positions: Sequence[int]):
 
 
 # -- helpers: a user baseline scored like the network ----------------------------------------
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-
 def _baseline_for(baseline, task: Task):
     if isinstance(baseline, Mapping):
         found = baseline.get(task.name, baseline.get(str(task.kind)))
@@ -127,12 +123,12 @@ def _baseline_for(baseline, task: Task):
                 "key the dict by task name or by kind."
             )
         baseline = found
-    if task.kind == "regression" and is_classifier(baseline):
+    if not task.is_classification and is_classifier(baseline):
         raise ValueError(
             f"The baseline for regression task {task.name!r} is a classifier "
             f"({type(baseline).__name__}); pass a dict {{kind: estimator}}."
         )
-    if task.kind != "regression" and is_regressor(baseline):
+    if task.is_classification and is_regressor(baseline):
         raise ValueError(
             f"The baseline for {task.kind} task {task.name!r} is a regressor "
             f"({type(baseline).__name__}); pass a dict {{kind: estimator}}."
@@ -150,32 +146,22 @@ def _class_columns(model, probabilities, n_classes: int) -> np.ndarray:
 
 def _baseline_outputs(model, encoder: TaskEncoder, X, response: str) -> np.ndarray:
     """The baseline's predictions on X as raw network-like outputs of ``encoder``'s task."""
-    kind = encoder.kind
-    if kind == "regression":
-        prediction = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
-        return ((prediction - encoder.mean_) / encoder.scale_)[:, None]
-    n_outputs = encoder.n_outputs
-    if response == "proba" and not hasattr(model, "predict_proba"):
+    kind = encoder.kind_
+    if response != "proba":
+        return kind.raw_from_predictions(encoder, np.asarray(model.predict(X)))
+    if not hasattr(model, "predict_proba"):
         raise ValueError(
             f"The metric of task {encoder.task_.name!r} needs probabilities, but the "
             f"baseline {type(model).__name__} has no predict_proba."
         )
-    if kind == "multilabel":
-        if response == "proba":
-            proba = model.predict_proba(X)
-            if isinstance(proba, list):  # MultiOutputClassifier: one (n, 2) array per label
-                proba = np.column_stack([p[:, -1] for p in proba])
-            return _logit(proba)
-        return np.where(np.asarray(model.predict(X)) > 0.5, 1.0, -1.0)
-    if response == "proba":
-        proba = _class_columns(model, np.asarray(model.predict_proba(X)), max(n_outputs, 2))
-        if kind == "binary":
-            return _logit(proba[:, 1])[:, None]
-        return np.log(np.clip(proba, 1e-12, None))
-    labels = np.asarray(model.predict(X)).astype(np.int64).reshape(-1)
-    if kind == "binary":
-        return np.where(labels == 1, 1.0, -1.0)[:, None]
-    return np.eye(n_outputs)[labels]
+    proba = model.predict_proba(X)
+    if kind.multi_column:
+        if isinstance(proba, list):  # MultiOutputClassifier: one (n, 2) array per label
+            proba = np.column_stack([p[:, -1] for p in proba])
+        return kind.raw_from_proba(encoder, proba)
+    assert encoder.classes_ is not None
+    n_classes = len(encoder.classes_)
+    return kind.raw_from_proba(encoder, _class_columns(model, np.asarray(proba), n_classes))
 
 
 def _fit_score_baseline(baseline, task, positions, metric, X, y, train, test):
@@ -184,9 +170,9 @@ def _fit_score_baseline(baseline, task, positions, metric, X, y, train, test):
     encoder = TaskEncoder(task, positions).fit(table_train)
     targets = encoder.encode(table_train)
     rows = ~np.isnan(targets).any(axis=1)
-    if task.kind == "regression":
+    if not encoder.kind_.is_classification:
         values = table_train.columns[positions[0]][rows].astype(np.float64)
-    elif task.kind == "multilabel":
+    elif encoder.kind_.multi_column:
         values = targets[rows].astype(np.int64)
     else:
         values = targets[rows, 0].astype(np.int64)

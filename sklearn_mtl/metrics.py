@@ -30,14 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
+from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
-from .tasks import DEFAULT_METRICS, TaskEncoder
+from .tasks import Task, TaskEncoder
 
 __all__ = ["METRICS", "TaskScorer", "make_task_scorer", "task_score"]
-
-_CLASSIFICATION = frozenset({"binary", "multiclass", "multilabel"})
-_SINGLE_LABEL = frozenset({"binary", "multiclass"})
-_ALL = _CLASSIFICATION | {"regression"}
 
 
 def _hamming_score(y_true, y_pred, sample_weight=None):
@@ -45,22 +42,24 @@ def _hamming_score(y_true, y_pred, sample_weight=None):
 
 
 def _roc_auc(y_true, proba, sample_weight=None, *, kind):
-    if kind == "binary":
-        return skm.roc_auc_score(y_true, proba[:, 1], sample_weight=sample_weight)
-    if kind == "multiclass":
-        return skm.roc_auc_score(
-            y_true,
-            proba,
-            multi_class="ovr",
-            sample_weight=sample_weight,
-            labels=np.arange(proba.shape[1]),
-        )
-    return skm.roc_auc_score(y_true, proba, average="macro", sample_weight=sample_weight)
+    score = kind.positive_score(proba)
+    if kind.multi_column:
+        return skm.roc_auc_score(y_true, score, average="macro", sample_weight=sample_weight)
+    if score.ndim == 1:
+        return skm.roc_auc_score(y_true, score, sample_weight=sample_weight)
+    return skm.roc_auc_score(
+        y_true,
+        score,
+        multi_class="ovr",
+        sample_weight=sample_weight,
+        labels=np.arange(score.shape[1]),
+    )
 
 
 def _average_precision(y_true, proba, sample_weight=None, *, kind):
-    score = proba[:, 1] if kind == "binary" else proba
-    return skm.average_precision_score(y_true, score, sample_weight=sample_weight)
+    return skm.average_precision_score(
+        y_true, kind.positive_score(proba), sample_weight=sample_weight
+    )
 
 
 def _log_loss(y_true, proba, sample_weight=None, *, kind):
@@ -77,37 +76,43 @@ def _negate(metric):
 
 @dataclass(frozen=True)
 class _Metric:
+    """A score, what it reads, and the family of kinds it applies to.
+
+    ``family`` names one or several of the kinds' ``families`` (``"regression"``,
+    ``"classification"``, ``"single_label"``, ``"binary"``, ``"multilabel"``): the
+    metric applies to a kind that has one of them.
+    """
+
     function: Callable
     response: str  # "predict" or "proba"
-    kinds: frozenset
+    family: str | tuple[str, ...]
     needs_kind: bool = False
+
+    def applies_to(self, kind: TargetKind) -> bool:
+        """Whether the metric fits a task of this kind."""
+        family = (self.family,) if isinstance(self.family, str) else self.family
+        return not kind.families.isdisjoint(family)
 
 
 METRICS: dict[str, _Metric] = {
-    "r2": _Metric(skm.r2_score, "predict", frozenset({"regression"})),
-    "explained_variance": _Metric(
-        skm.explained_variance_score, "predict", frozenset({"regression"})
-    ),
-    "neg_mean_squared_error": _Metric(
-        _negate(skm.mean_squared_error), "predict", frozenset({"regression"})
-    ),
+    "r2": _Metric(skm.r2_score, "predict", "regression"),
+    "explained_variance": _Metric(skm.explained_variance_score, "predict", "regression"),
+    "neg_mean_squared_error": _Metric(_negate(skm.mean_squared_error), "predict", "regression"),
     "neg_root_mean_squared_error": _Metric(
-        _negate(skm.root_mean_squared_error), "predict", frozenset({"regression"})
+        _negate(skm.root_mean_squared_error), "predict", "regression"
     ),
-    "neg_mean_absolute_error": _Metric(
-        _negate(skm.mean_absolute_error), "predict", frozenset({"regression"})
-    ),
-    "accuracy": _Metric(skm.accuracy_score, "predict", _CLASSIFICATION),
-    "balanced_accuracy": _Metric(skm.balanced_accuracy_score, "predict", _SINGLE_LABEL),
-    "hamming_score": _Metric(_hamming_score, "predict", _CLASSIFICATION),
-    "f1": _Metric(skm.f1_score, "predict", frozenset({"binary"})),
-    "precision": _Metric(skm.precision_score, "predict", frozenset({"binary"})),
-    "recall": _Metric(skm.recall_score, "predict", frozenset({"binary"})),
-    "roc_auc": _Metric(_roc_auc, "proba", _CLASSIFICATION, needs_kind=True),
+    "neg_mean_absolute_error": _Metric(_negate(skm.mean_absolute_error), "predict", "regression"),
+    "accuracy": _Metric(skm.accuracy_score, "predict", "classification"),
+    "balanced_accuracy": _Metric(skm.balanced_accuracy_score, "predict", "single_label"),
+    "hamming_score": _Metric(_hamming_score, "predict", "classification"),
+    "f1": _Metric(skm.f1_score, "predict", "binary"),
+    "precision": _Metric(skm.precision_score, "predict", "binary"),
+    "recall": _Metric(skm.recall_score, "predict", "binary"),
+    "roc_auc": _Metric(_roc_auc, "proba", "classification", needs_kind=True),
     "average_precision": _Metric(
-        _average_precision, "proba", frozenset({"binary", "multilabel"}), needs_kind=True
+        _average_precision, "proba", ("binary", "multilabel"), needs_kind=True
     ),
-    "neg_log_loss": _Metric(_log_loss, "proba", _SINGLE_LABEL, needs_kind=True),
+    "neg_log_loss": _Metric(_log_loss, "proba", "single_label", needs_kind=True),
 }
 for _average in ("macro", "micro", "weighted"):
     METRICS[f"f1_{_average}"] = _Metric(
@@ -115,26 +120,27 @@ for _average in ("macro", "micro", "weighted"):
             y, p, average=_a, sample_weight=sample_weight, zero_division=0.0
         ),
         "predict",
-        _CLASSIFICATION,
+        "classification",
     )
 METRICS["f1_samples"] = _Metric(
     lambda y, p, sample_weight=None: skm.f1_score(
         y, p, average="samples", sample_weight=sample_weight, zero_division=0.0
     ),
     "predict",
-    frozenset({"multilabel"}),
+    "multilabel",
 )
 
 
 def _labelled_arrays(encoder: TaskEncoder, table: TargetTable, outputs: np.ndarray, metric: str):
     """True labels, raw outputs and the row/entry mask of one task, in encoded form."""
-    targets = encoder.encode(table)
-    if encoder.kind == "regression":
+    kind = encoder.kind_
+    targets = encoder.encode(table)  # also checks the labels
+    if not kind.is_classification:
         values = table.columns[encoder.positions[0]]
         present = ~missing_mask(values)
         truth = values[present].astype(np.float64)
         return truth, outputs[present], present
-    if encoder.kind == "multilabel":
+    if kind.multi_column:
         missing = np.isnan(targets)
         if metric == "hamming_score":
             return targets, outputs, ~missing
@@ -171,10 +177,11 @@ def task_score(
     float
         The score, NaN when the task has no label in y.
     """
-    name = DEFAULT_METRICS[encoder.kind] if metric is None else metric
-    spec = _metric_spec(name, encoder.kind, encoder.task_.name)
+    kind = encoder.kind_
+    name = kind.default_metric if metric is None else metric
+    spec = _metric_spec(name, kind, encoder.task_.name)
     truth, raw, present = _labelled_arrays(encoder, table, outputs, name)
-    if encoder.kind == "multilabel" and name == "hamming_score":
+    if kind.multi_column and name == "hamming_score":
         weight = (
             np.ones(truth.shape)
             if sample_weight is None
@@ -183,36 +190,35 @@ def task_score(
         weight = weight * present
         if weight.sum() == 0:
             return float("nan")
-        hits = (raw > 0) == (np.nan_to_num(truth) > 0.5)
+        hits = encoder.predict_encoded(raw) == np.nan_to_num(truth)
         return float((weight * hits).sum() / weight.sum())
     if len(truth) == 0:
         return float("nan")
     row_weight = None if sample_weight is None else np.asarray(sample_weight)[present]
     if spec.response == "proba":
         prediction = encoder.proba(raw)
-    elif encoder.kind == "regression":
-        prediction = encoder.decode(raw)
-    elif encoder.kind == "multilabel":
-        prediction = (raw > 0).astype(np.int64)
-    elif encoder.kind == "binary":
-        prediction = (raw[:, 0] > 0).astype(np.int64)
+    elif kind.is_classification:
+        prediction = encoder.predict_encoded(raw)
     else:
-        prediction = raw.argmax(axis=1)
+        prediction = encoder.decode(raw)
     if spec.needs_kind:
-        return float(spec.function(truth, prediction, sample_weight=row_weight, kind=encoder.kind))
+        return float(spec.function(truth, prediction, sample_weight=row_weight, kind=kind))
     return float(spec.function(truth, prediction, sample_weight=row_weight))
 
 
-def _metric_spec(metric: str, kind: str, task_name: str) -> _Metric:
+def _metric_spec(metric: str, kind: TargetKind | str, task_name: str) -> _Metric:
+    """The metric named ``metric``, or a ValueError when it is unknown or does not fit."""
+    if isinstance(kind, str):
+        kind = KIND_CLASSES[kind](Task(task_name, kind))
     if metric not in METRICS:
         raise ValueError(
             f"Unknown metric {metric!r} for task {task_name!r}; expected one of {sorted(METRICS)}."
         )
     spec = METRICS[metric]
-    if kind not in spec.kinds:
-        usable = sorted(name for name, s in METRICS.items() if kind in s.kinds)
+    if not spec.applies_to(kind):
+        usable = sorted(name for name, s in METRICS.items() if s.applies_to(kind))
         raise ValueError(
-            f"Metric {metric!r} does not apply to task {task_name!r} of kind {kind!r}; "
+            f"Metric {metric!r} does not apply to task {task_name!r} of kind {kind.name!r}; "
             f"use one of {usable}."
         )
     return spec

@@ -13,22 +13,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ._targets import TargetTable, missing_mask
+from ._kinds import KIND_CLASSES, TargetKind, kind_of
+from ._targets import TargetTable, missing_mask, numeric_or_none, unique_labels
 
 __all__ = ["KINDS", "MAX_INFERRED_CLASSES", "Task", "TaskEncoder", "resolve_tasks"]
 
-KINDS = ("regression", "binary", "multiclass", "multilabel")
+KINDS = tuple(KIND_CLASSES)
 """The task kinds, in the order the documentation lists them."""
 
 MAX_INFERRED_CLASSES = 20
 """Integer-valued columns with at most this many distinct labels are inferred as classes."""
 
-DEFAULT_METRICS = {
-    "regression": "r2",
-    "binary": "accuracy",
-    "multiclass": "accuracy",
-    "multilabel": "hamming_score",
-}
+DEFAULT_METRICS = {name: cls.default_metric for name, cls in KIND_CLASSES.items()}
 """The score of each kind used by ``score``, ``score_tasks`` and early stopping."""
 
 
@@ -108,7 +104,7 @@ class Task:
     @property
     def is_classification(self) -> bool:
         """Whether the task predicts classes (every kind but regression)."""
-        return self.kind != "regression"
+        return self.kind is not None and KIND_CLASSES[self.kind].is_classification
 
 
 def _declared_tasks(tasks: object) -> list[Task]:
@@ -225,7 +221,7 @@ def resolve_tasks(tasks: object, table: TargetTable) -> list[tuple[Task, tuple[i
                 )
             claimed[free_position] = task.name
             found = (free_position,)
-        if task.kind != "multilabel" and len(found) != 1:
+        if len(found) != 1 and not (task.kind and KIND_CLASSES[task.kind].multi_column):
             raise ValueError(
                 f"Task {task.name!r} of kind {task.kind!r} spans {len(found)} columns; "
                 "only multilabel tasks span several columns."
@@ -240,43 +236,9 @@ def resolve_tasks(tasks: object, table: TargetTable) -> list[tuple[Task, tuple[i
     return resolved
 
 
-def _numeric_or_none(values: np.ndarray) -> np.ndarray | None:
-    """Labels as float64 when they are all real numbers (not booleans), else None."""
-    if values.dtype.kind in "iuf":
-        return values.astype(np.float64, copy=False)
-    if values.dtype.kind == "O" and all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-        for v in values
-    ):
-        return values.astype(np.float64)
-    return None
-
-
-def _unique_labels(task_name: str, values: np.ndarray) -> np.ndarray:
-    try:
-        return np.unique(values)
-    except TypeError:
-        types = sorted({type(v).__name__ for v in values})
-        raise ValueError(
-            f"Task {task_name!r} has labels of mixed types ({', '.join(types)}); "
-            "labels of one task must be comparable (all numbers or all strings)."
-        ) from None
-
-
-def _class_labels(task_name: str, labelled: np.ndarray) -> np.ndarray:
-    """Sorted distinct class labels; integer-valued floats become integers."""
-    numeric = _numeric_or_none(labelled)
-    if numeric is not None:
-        classes = np.unique(numeric)
-        if np.all(classes == np.round(classes)):
-            return classes.astype(np.int64)
-        return classes
-    return _unique_labels(task_name, labelled)
-
-
 def infer_kind(labelled: np.ndarray, categorical: bool, task_name: str) -> str:
     """The kind of a single-column task from its labelled values (DESIGN.md section 1)."""
-    numeric = None if categorical else _numeric_or_none(labelled)
+    numeric = None if categorical else numeric_or_none(labelled)
     if numeric is not None:
         distinct = np.unique(numeric)
         integer_valued = bool(np.all(distinct == np.round(distinct)))
@@ -284,7 +246,7 @@ def infer_kind(labelled: np.ndarray, categorical: bool, task_name: str) -> str:
             return "regression"
         n_classes = len(distinct)
     else:
-        n_classes = len(_unique_labels(task_name, labelled))
+        n_classes = len(unique_labels(task_name, labelled))
     return "binary" if n_classes <= 2 else "multiclass"
 
 
@@ -293,6 +255,7 @@ class TaskEncoder:
 
     Targets are float32 with NaN for a missing label: the standardised value for
     regression, the class index for binary and multiclass, 0/1 per label for multilabel.
+    What each kind does is its :class:`~sklearn_mtl._kinds.TargetKind` (``kind_``).
 
     Parameters
     ----------
@@ -319,14 +282,14 @@ class TaskEncoder:
     def fit(self, table: TargetTable, classes: object = None) -> TaskEncoder:
         """Learn the kind, classes or standardisation from the labelled values."""
         task = self.task
-        columns = [table.columns[p] for p in self.positions]
         labels = [table.label(p) for p in self.positions]
         if table.names is not None:
-            column_ids: tuple[str | int, ...] = tuple(table.names[p] for p in self.positions)
+            self.column_ids_: tuple[str | int, ...] = tuple(table.names[p] for p in self.positions)
         else:
-            column_ids = self.positions
+            self.column_ids_ = self.positions
         labelled = []
-        for column, label in zip(columns, labels, strict=True):
+        for position, label in zip(self.positions, labels, strict=True):
+            column = table.columns[position]
             values = column[~missing_mask(column)]
             if len(values) == 0:
                 raise ValueError(
@@ -336,65 +299,33 @@ class TaskEncoder:
             labelled.append(values)
 
         kind = task.kind
+        categorical = table.categorical[self.positions[0]]
         if kind is None:
-            kind = infer_kind(labelled[0], table.categorical[self.positions[0]], task.name)
-        self.task_ = replace(task, kind=kind, columns=column_ids)
+            kind = infer_kind(labelled[0], categorical, task.name)
+        self.task_ = replace(task, kind=kind, columns=self.column_ids_)
         self.classes_: np.ndarray | None = None
         self.mean_, self.scale_ = 0.0, 1.0
-
-        if kind == "regression":
-            numeric = _numeric_or_none(labelled[0])
-            if numeric is None or table.categorical[self.positions[0]]:
-                raise ValueError(
-                    f"Task {task.name!r} is a regression task but y {labels[0]} holds "
-                    f"non-numeric labels such as {labelled[0][0]!r}."
-                )
-            if not np.all(np.isfinite(numeric)):
-                raise ValueError(f"Task {task.name!r}: y {labels[0]} holds infinite values.")
-            self.mean_ = float(numeric.mean())
-            std = float(numeric.std())
-            self.scale_ = std if std > 1e-12 * max(1.0, abs(self.mean_)) else 1.0
-        elif kind == "multilabel":
-            for values, label in zip(labelled, labels, strict=True):
-                self._indicator(values, label)
-            self.classes_ = np.asarray(column_ids, dtype=object)
-        else:
-            if classes is not None:
-                found = _class_labels(task.name, labelled[0])
-                self.classes_ = _class_labels(task.name, np.asarray(classes))
-                unknown = np.setdiff1d(found, self.classes_)
-                if len(unknown):
-                    raise ValueError(
-                        f"Task {task.name!r}: labels {unknown.tolist()} are not among the "
-                        f"classes given ({self.classes_.tolist()})."
-                    )
-            else:
-                self.classes_ = _class_labels(task.name, labelled[0])
-            n_classes = len(self.classes_)
-            if n_classes < 2:
-                raise ValueError(
-                    f"Task {task.name!r} has one class only ({self.classes_.tolist()}) in "
-                    f"y {labels[0]}; a classification task needs at least 2 classes."
-                )
-            if kind == "binary" and n_classes > 2:
-                raise ValueError(
-                    f"Task {task.name!r} is declared binary but y {labels[0]} has "
-                    f"{n_classes} classes; declare it 'multiclass'."
-                )
+        self.kind_.fit(self, labelled, labels, categorical, classes)
         return self
 
     # -- shapes --------------------------------------------------------------------
     @property
     def kind(self) -> str:
+        """The kind's name."""
         return str(self.task_.kind)
+
+    @property
+    def kind_(self) -> TargetKind:
+        """The kind object of the fitted task (built on first use, not saved)."""
+        cached = self.__dict__.get("_kind_object")
+        if cached is None or cached.task is not self.task_:
+            cached = self.__dict__["_kind_object"] = kind_of(self.task_)
+        return cached
 
     @property
     def n_outputs(self) -> int:
         """Width of the network output for this task."""
-        if self.kind in ("regression", "binary"):
-            return 1
-        assert self.classes_ is not None
-        return len(self.classes_)
+        return self.kind_.n_outputs(self)
 
     @property
     def n_targets(self) -> int:
@@ -405,82 +336,27 @@ class TaskEncoder:
     def encode(self, table: TargetTable) -> np.ndarray:
         """Float32 targets of shape (n_samples, n_targets), NaN where missing."""
         encoded = np.full((table.n_samples, self.n_targets), np.nan, dtype=np.float32)
+        kind = self.kind_
         for j, position in enumerate(self.positions):
             column = table.columns[position]
             present = ~missing_mask(column)
-            values = column[present]
-            if self.kind == "regression":
-                numeric = _numeric_or_none(values)
-                if numeric is None:
-                    raise ValueError(
-                        f"Task {self.task_.name!r} is a regression task but y "
-                        f"{table.label(position)} holds non-numeric labels."
-                    )
-                encoded[present, j] = (numeric - self.mean_) / self.scale_
-            elif self.kind == "multilabel":
-                encoded[present, j] = self._indicator(values, table.label(position))
-            else:
-                encoded[present, j] = self._class_indices(values, table.label(position))
+            encoded[present, j] = kind.encode(self, column[present], table.label(position))
         return encoded
-
-    def _indicator(self, values: np.ndarray, label: str) -> np.ndarray:
-        """0/1 labels of a multilabel column as floats, or a clear error."""
-        is_binary = values.dtype == bool or (
-            values.dtype.kind == "O" and all(isinstance(v, bool | np.bool_) for v in values)
-        )
-        numeric = values.astype(np.float64) if is_binary else _numeric_or_none(values)
-        if numeric is None or not np.all(np.isin(numeric, (0.0, 1.0))):
-            raise ValueError(
-                f"Task {self.task.name!r} is multilabel, so y {label} must hold 0/1 or "
-                f"booleans; found {_unique_labels(self.task.name, values)[:5].tolist()}."
-            )
-        return numeric
-
-    def _class_indices(self, values: np.ndarray, label: str) -> np.ndarray:
-        assert self.classes_ is not None
-        numeric = _numeric_or_none(values)
-        if numeric is not None and self.classes_.dtype.kind in "iuf":
-            indices = np.searchsorted(self.classes_, numeric)
-            indices = np.clip(indices, 0, len(self.classes_) - 1)
-            known = self.classes_[indices] == numeric
-        else:
-            lookup = {label_: index for index, label_ in enumerate(self.classes_.tolist())}
-            indices = np.fromiter((lookup.get(v, -1) for v in values.tolist()), np.int64)
-            known = indices >= 0
-        if not np.all(known):
-            unknown = _unique_labels(self.task_.name, values[~known])
-            raise ValueError(
-                f"Task {self.task_.name!r}: y {label} holds labels {unknown[:5].tolist()} "
-                f"that were not seen in fit (classes: {self.classes_.tolist()})."
-            )
-        return indices
 
     # -- decoding ------------------------------------------------------------------
     def proba(self, outputs: np.ndarray) -> np.ndarray:
         """Probabilities from raw outputs: (n, 2) binary, (n, k) multiclass/multilabel."""
-        if self.kind == "binary":
-            positive = _sigmoid(outputs[:, 0])
-            return np.column_stack([1.0 - positive, positive])
-        if self.kind == "multilabel":
-            return _sigmoid(outputs)
-        if self.kind == "multiclass":
-            shifted = outputs - outputs.max(axis=1, keepdims=True)
-            exp = np.exp(shifted)
-            return exp / exp.sum(axis=1, keepdims=True)
-        raise ValueError(f"Task {self.task_.name!r} is a regression task: it has no proba.")
+        return self.kind_.proba(self, outputs)
 
     def decode(self, outputs: np.ndarray) -> np.ndarray:
         """Predictions in label space: (n,) for one column, (n, k) for multilabel."""
-        if self.kind == "regression":
-            return outputs[:, 0].astype(np.float64) * self.scale_ + self.mean_
-        if self.kind == "multilabel":
-            return (outputs > 0).astype(np.int64)
-        assert self.classes_ is not None
-        if self.kind == "binary":
-            return self.classes_[(outputs[:, 0] > 0).astype(np.int64)]
-        return self.classes_[outputs.argmax(axis=1)]
+        return self.kind_.decode(self, outputs)
 
+    def predict_encoded(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions in target space: class index, 0/1 entries, standardised value."""
+        return self.kind_.predict_encoded(self, outputs)
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return np.exp(-np.logaddexp(0.0, -x))
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_kind_object", None)
+        return state

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._kinds import KIND_CLASSES
 from ._base import LossLevelWeighting, LossWeighting
 from ._utils import as_mask, check_number
 
 __all__ = ["UncertaintyWeighting"]
-
-_CLASSIFICATION = ("binary", "multiclass", "multilabel")
 
 
 class _UncertaintyModule(LossLevelWeighting):
@@ -92,5 +91,7 @@ class UncertaintyWeighting(LossWeighting):
         kinds = list(task_kinds) if task_kinds is not None else ["regression"] * n_tasks
         if len(kinds) != n_tasks:
             raise ValueError(f"task_kinds has {len(kinds)} entries for {n_tasks} tasks.")
-        factors = torch.tensor([1.0 if kind in _CLASSIFICATION else 0.5 for kind in kinds])
+        factors = torch.tensor(
+            [1.0 if KIND_CLASSES[kind].is_classification else 0.5 for kind in kinds]
+        )
         return _UncertaintyModule(base_weights, factors, self.init_log_var)
