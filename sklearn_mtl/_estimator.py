@@ -6,7 +6,7 @@ import copy
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,8 +19,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._callbacks import EpochProgress
+from ._callbacks import EpochProgress, describe_tasks, report_end_of_training, restored_epoch
 from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
+from ._doc_link import DocLinkMixin
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
 from ._relationship import attach as attach_relationships
@@ -42,7 +43,7 @@ _PREDICT_BATCH_SIZE = 8192
 _TASK_WEIGHT_PREFIX = "task_weights__"
 
 
-class MultiTaskNetEstimator(BaseEstimator):
+class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
     """A neural network that learns several related targets of one table at once.
 
     Regression, binary, multiclass and multilabel tasks can be mixed in one model. The
@@ -70,7 +71,8 @@ class MultiTaskNetEstimator(BaseEstimator):
         ("fixed", "uncertainty", "dwa", "rlw", "geometric", "famo", "dbmtl", "gradnorm",
         "pcgrad", "mgda", "cagrad", "imtl", "nash", "aligned", "upgrad") or a
         :class:`~sklearn_mtl.weighting.LossWeighting` object. To grid-search a method's
-        own parameters (``loss_weighting__alpha``), pass the object, not the alias.
+        own parameters, set ``loss_weighting__<param>`` (with an alias, the method's
+        object is built then); ``GridSearchCV`` can search them.
     architecture : str, Architecture or torch module, default="hard"
         How the tasks share the network: an alias of
         ``sklearn_mtl.architectures.ARCHITECTURES`` ("hard", "soft", "cross_stitch",
@@ -78,8 +80,8 @@ class MultiTaskNetEstimator(BaseEstimator):
         :class:`~sklearn_mtl.architectures.Architecture` object, or a
         ``torch.nn.Module`` class, factory or instance mapping X to a shared
         representation (wrapped in :class:`~sklearn_mtl.architectures.CustomTrunk`;
-        the task heads are added). To grid-search an architecture's own parameters
-        (``architecture__n_experts``), pass the object, not the alias.
+        the task heads are added). ``architecture__<param>`` sets an architecture's own
+        parameters (``architecture__n_experts``), an alias included.
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the shared hidden layers.
     activation : str, default="relu"
@@ -107,7 +109,10 @@ class MultiTaskNetEstimator(BaseEstimator):
         the tasks' validation scores has not improved by ``tol`` for
         ``n_iter_no_change`` epochs, and restore the weights of the best epoch. Off by
         default, as in scikit-learn's MLP: on small data the validation split is small
-        and its scores too noisy to stop on.
+        and its scores too noisy to stop on. The restored epoch is ``best_epoch_``.
+        Whether or not it is on, a ``ConvergenceWarning`` says when ``max_epochs`` ran
+        out while the model still improved (see the user guide's "Controlling the
+        training").
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -121,14 +126,19 @@ class MultiTaskNetEstimator(BaseEstimator):
         Passed to the skorch net (copied, never modified); ``(name, callback)`` pairs
         are accepted.
     device : str, default="cpu"
-        "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is available).
+        "cpu", "cuda", "cuda:N" or "auto" (a GPU when one is available). A device
+        that this machine lacks (CUDA without a GPU, "mps" off Apple silicon) is a
+        ``ValueError`` at fit. Other torch device types (such as "mps") are passed to
+        torch when available; only the CPU and CUDA are tested.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the validation split. With
         an int, two fits on a CPU give the same predictions. The global torch random
         state is left untouched.
     verbose : int, default=0
         0 is silent; 1 prints the tasks found and shows a progress bar over epochs with
-        the per-task losses; 2 prints one line per epoch.
+        the per-task training losses and the mean task score; 2 prints one line per
+        epoch. With early stopping, the fit ends with a line saying when it stopped and
+        which epoch's weights were restored.
     record_task_affinity : bool or int, default=False
         Record the pairwise cosine similarity of the tasks' gradients on the shared
         parameters (on the shared representation when the architecture has none),
@@ -181,8 +191,14 @@ class MultiTaskNetEstimator(BaseEstimator):
         The trained skorch net (its ``module_`` is the torch network).
     history_ : skorch.callbacks.History
         Per-epoch records: ``train_loss``, ``train_loss_<task>``, ``train_score_<task>``,
-        ``train_score``, ``weight_<task>``, the same ``valid_*`` keys with early
-        stopping, ``dur``.
+        ``train_score`` (the unweighted mean of the task scores), ``weight_<task>``,
+        ``dur``; with early stopping the same ``valid_*`` keys and
+        ``valid_score_best``, True where the validation score improved by more than
+        ``tol`` (the last such epoch is ``best_epoch_``).
+    best_epoch_ : int or None
+        With early stopping, the epoch (counted from 1, as ``history_[:, "epoch"]``)
+        whose weights were restored at the end of the fit: the last one that improved
+        the validation score by more than ``tol``. None without early stopping.
     task_weights_ : dict of str to float
         Effective weight of each task in the last epoch (fixed times dynamic weights).
     n_iter_ : int
@@ -297,8 +313,12 @@ class MultiTaskNetEstimator(BaseEstimator):
             for key in list(params)
             if key.startswith(_TASK_WEIGHT_PREFIX)
         }
+        nested = {key: params.pop(key) for key in list(params) if "__" in key}
         if params:
             super().set_params(**params)
+        if nested:
+            self._resolve_aliases({key.split("__", 1)[0] for key in nested})
+            super().set_params(**nested)
         if per_task:
             current = self.task_weights
             if current is not None and not isinstance(current, Mapping):
@@ -307,6 +327,25 @@ class MultiTaskNetEstimator(BaseEstimator):
                 )
             self.task_weights = {**(current or {}), **per_task}
         return self
+
+    def _resolve_aliases(self, names) -> None:
+        """Replace a string alias by its object, so that its parameters can be set.
+
+        ``set_params(loss_weighting__temperature=2)`` with ``loss_weighting="dwa"``
+        sets the parameter on a fresh ``DynamicWeightAverage()``, as the alias would
+        have built; it works the same for ``architecture`` and ``task_relation``.
+        """
+        from ._relationship import get_task_relation
+
+        resolvers = {
+            "loss_weighting": get_weighting,
+            "architecture": get_architecture,
+            "task_relation": get_task_relation,
+        }
+        for name in names:
+            value = getattr(self, name, None)
+            if name in resolvers and isinstance(value, str):
+                setattr(self, name, resolvers[name](value))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -392,8 +431,7 @@ class MultiTaskNetEstimator(BaseEstimator):
             raise ValueError(
                 f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'."
             ) from None
-        if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for, but CUDA is not available here.")
+        check_device_available(resolved, device)
         return resolved
 
     def _base_weights(self, names: list[str]) -> torch.Tensor:
@@ -566,7 +604,7 @@ class MultiTaskNetEstimator(BaseEstimator):
                 epochs = checkpoint.epochs_left
                 checkpoint.attach(self.net_)
             try:
-                self._run(split, epochs)
+                self._run(split, epochs, full_fit)
             finally:
                 if checkpoint is not None:
                     checkpoint.detach(self.net_)
@@ -589,8 +627,7 @@ class MultiTaskNetEstimator(BaseEstimator):
         if table.is_1d and len(classes) == 1:
             self.classes_ = classes[0]
         if self.verbose:
-            kinds = ", ".join(f"{t.name}: {t.kind}" for t in self.tasks_)
-            print(f"[MultiTaskNetEstimator] tasks: {kinds}")
+            print(describe_tasks(self.tasks_))
 
     def _split(self, data: TaskData, seed: int, use_validation: bool) -> SplitData:
         n_samples = len(data)
@@ -631,7 +668,7 @@ class MultiTaskNetEstimator(BaseEstimator):
                 sink=print,
             )
             callbacks.append(("early_stopping", stopper))
-        if self.verbose:
+        if self.verbose:  # after early stopping, to show its marks
             callbacks.append(("progress", EpochProgress(names, per_line=self.verbose >= 2)))
         net = MultiTaskNet(
             module=module,
@@ -650,8 +687,9 @@ class MultiTaskNetEstimator(BaseEstimator):
         attach_relationships(net, self.record_task_affinity, self.task_relation, names)
         return net
 
-    def _run(self, split: SplitData, epochs: int) -> None:
+    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> None:
         net = self.net_
+        first_epoch = len(net.history)
         net.notify("on_train_begin", X=split, y=None)
         failure: NonFiniteLossError | None = None
         try:
@@ -670,6 +708,9 @@ class MultiTaskNetEstimator(BaseEstimator):
         if failure is not None:
             self._after_training()
             raise failure
+        if full_fit:
+            stopper = dict(net.callbacks_).get("early_stopping")
+            report_end_of_training(self, net, stopper, epochs, len(net.history) - first_epoch)
 
     def _after_training(self) -> None:
         history = self.net_.history
@@ -680,6 +721,15 @@ class MultiTaskNetEstimator(BaseEstimator):
         base = dict(zip(names, self._base_weights(names).tolist(), strict=True))
         self.task_weights_ = {name: float(last.get(f"weight_{name}", base[name])) for name in names}
         fitted_relationships(self)
+
+    @property
+    def best_epoch_(self) -> int | None:
+        history = self.__dict__.get("history_")
+        if history is None:
+            raise AttributeError(
+                f"This {type(self).__name__} is not fitted yet, so it has no best_epoch_."
+            )
+        return restored_epoch(history)
 
     # -- prediction ----------------------------------------------------------------
     def _outputs(self, X) -> list[np.ndarray]:
@@ -877,6 +927,37 @@ class MultiTaskNetEstimator(BaseEstimator):
         from ._persistence import load_estimator
 
         return load_estimator(cls, path, device=device)
+
+
+def check_device_available(resolved: torch.device, asked: object) -> None:
+    """Raise a ValueError naming ``asked`` when its device type is absent on this machine."""
+    kind = resolved.type
+    if kind == "cpu":
+        return
+    names = {"cuda": "CUDA", "mps": "MPS (Apple GPU)", "xpu": "XPU"}
+    checks: dict[str, Callable[[], bool]] = {
+        "cuda": torch.cuda.is_available,
+        "mps": torch.backends.mps.is_available,
+    }
+    module = getattr(torch, kind, None)
+    is_available: Callable[[], bool] | None = checks.get(
+        kind, getattr(module, "is_available", None)
+    )
+    expected = "expected 'cpu', 'cuda', 'cuda:N' or 'auto'"
+    if is_available is None:
+        raise ValueError(f"device={asked!r} is not a device sklearn-mtl can train on; {expected}.")
+    if not is_available():
+        raise ValueError(
+            f"device={asked!r} was asked for, but {names.get(kind, kind)} is not available "
+            f"here; {expected} (a GPU when one is available)."
+        )
+    if kind == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:
+            raise ValueError(
+                f"device={asked!r} was asked for, but this machine has {count} CUDA "
+                f"device(s), numbered from 0."
+            )
 
 
 def _as_tensor(X):

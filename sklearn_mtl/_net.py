@@ -66,12 +66,28 @@ class NonFiniteLossError(ValueError, FloatingPointError):
 
 
 class BestValidScore(EarlyStopping):
-    """skorch's early stopping on ``valid_score``, inactive when there is no validation."""
+    """skorch's early stopping on ``valid_score``, inactive when there is no validation.
+
+    Marks each epoch in the history: ``valid_score_best`` is True where the score
+    improved by more than the threshold (the last such epoch is the one whose weights
+    are restored). ``stopped_`` tells whether it ended the fit.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stopped_ = False
 
     def on_epoch_end(self, net, **kwargs):
         if self.monitor not in net.history[-1]:
             return
-        super().on_epoch_end(net, **kwargs)
+        best_before = self.best_epoch_
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self.stopped_ = True
+            raise
+        finally:
+            net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ != best_before))
 
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)

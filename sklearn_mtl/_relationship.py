@@ -24,6 +24,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from ._doc_link import DocLinkMixin
 from .weighting._gradient import task_gradients
 
 __all__ = ["MTRL", "GradientAffinity", "get_task_relation", "relation_matrix_frame"]
@@ -122,7 +123,7 @@ class GradientAffinity:
 
 
 # -- multi-task relationship learning ------------------------------------------------------
-class MTRL(BaseEstimator):
+class MTRL(DocLinkMixin, BaseEstimator):
     """Multi-task relationship learning: a learned task covariance over the task heads.
 
     Each task's head starts with a linear layer on the shared representation; its weight

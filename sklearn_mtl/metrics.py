@@ -28,7 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import get_config
 from sklearn import metrics as skm
+from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
@@ -248,11 +250,45 @@ class TaskScorer:
     where ``estimator`` is a fitted :class:`~sklearn_mtl.MultiTaskNetEstimator`, or a
     Pipeline or search ending with one, and ``y`` has the columns seen in fit.
     Greater is better: error metrics are negated, as in scikit-learn.
+
+    With metadata routing enabled (``sklearn.set_config(enable_metadata_routing=True)``),
+    ``set_score_request(sample_weight=True)`` asks a search or ``cross_validate`` to
+    pass the rows' weights to the scorer, as for scikit-learn's own scorers.
     """
 
     def __init__(self, task: str, metric: str | None = None):
         self.task = task
         self.metric = metric
+        self._sample_weight_request: bool | str | None = None
+
+    def set_score_request(self, *, sample_weight=UNCHANGED) -> TaskScorer:
+        """Request the ``sample_weight`` metadata (scikit-learn's metadata routing).
+
+        Parameters
+        ----------
+        sample_weight : bool, str or None, default=UNCHANGED
+            True to receive the weights passed to the search (``fit(...,
+            sample_weight=w)``), False not to, None to raise when they are passed
+            without a decision, or a string alias under which they are passed.
+
+        Returns
+        -------
+        self : TaskScorer
+        """
+        if not get_config().get("enable_metadata_routing", False):
+            raise RuntimeError(
+                "set_score_request needs metadata routing: call "
+                "sklearn.set_config(enable_metadata_routing=True) first."
+            )
+        if sample_weight is not UNCHANGED:
+            self._sample_weight_request = sample_weight
+        return self
+
+    def get_metadata_routing(self) -> MetadataRequest:
+        """The scorer's metadata request: ``sample_weight`` for ``score``."""
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="sample_weight", alias=self._sample_weight_request)
+        return request
 
     def __call__(self, estimator, X, y, sample_weight=None) -> float:
         final, Xt = _unwrap(estimator, X)

@@ -9,7 +9,7 @@ the float targets of the network and the network's outputs back into labels.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -28,7 +28,7 @@ DEFAULT_METRICS = {name: cls.default_metric for name, cls in KIND_CLASSES.items(
 """The score of each kind used by ``score``, ``score_tasks`` and early stopping."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Task:
     """One prediction target of a multi-task model.
 
@@ -59,7 +59,7 @@ class Task:
     --------
     >>> from sklearn_mtl import Task
     >>> Task("prefs", "multilabel", columns=["books", "music"])
-    Task(name='prefs', kind='multilabel', columns=('books', 'music'), depth=None, inputs_from=())
+    Task(name='prefs', kind='multilabel', columns=('books', 'music'))
     """
 
     name: str
@@ -100,6 +100,16 @@ class Task:
         if isinstance(inputs_from, str):
             inputs_from = (inputs_from,)
         object.__setattr__(self, "inputs_from", tuple(inputs_from))
+
+    def __repr__(self) -> str:
+        """The name, and the other fields that differ from their defaults."""
+        shown = [f"name={self.name!r}"]
+        for spec in fields(self)[1:]:
+            value = getattr(self, spec.name)
+            default = spec.default if spec.default_factory is MISSING else spec.default_factory()
+            if value != default:
+                shown.append(f"{spec.name}={value!r}")
+        return f"Task({', '.join(shown)})"
 
     @property
     def is_classification(self) -> bool:

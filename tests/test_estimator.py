@@ -355,8 +355,8 @@ def test_verbose_prints_tasks_and_progress(mixed, fast_params, capsys):
     assert captured.out == "" and captured.err == ""
     MultiTaskNetEstimator(verbose=2, **{**fast_params, "max_epochs": 2}).fit(X, y)
     out = capsys.readouterr().out
-    assert "tasks: task0: regression, task1: binary, task2: multiclass" in out
-    assert "epoch    2" in out and "train_task1=" in out
+    assert "tasks: task0 (regression), task1 (binary), task2 (multiclass)" in out
+    assert "epoch    2 | train loss task0=" in out and " task1=" in out
     MultiTaskNetEstimator(verbose=1, **{**fast_params, "max_epochs": 2}).fit(X, y)
     assert "2/2" in capsys.readouterr().err  # the progress bar
 

@@ -19,6 +19,8 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from .._doc_link import DocLinkMixin
+
 __all__ = [
     "Architecture",
     "MultiTaskModule",
@@ -190,7 +192,7 @@ class MultiTaskModule(nn.Module):
         return None
 
 
-class Architecture(BaseEstimator):
+class Architecture(DocLinkMixin, BaseEstimator):
     """Base class of architecture parameter objects.
 
     Subclasses take their hyperparameters in ``__init__`` (stored unchanged, as in

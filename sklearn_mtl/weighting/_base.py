@@ -28,6 +28,8 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from .._doc_link import DocLinkMixin
+
 __all__ = [
     "BackwardContext",
     "FixedWeighting",
@@ -179,7 +181,7 @@ class LossLevelWeighting(WeightingModule):
         return self.fixed_weighted_loss(losses, present).detach()
 
 
-class LossWeighting(BaseEstimator):
+class LossWeighting(DocLinkMixin, BaseEstimator):
     """Base class of weighting parameter objects.
 
     Subclasses take their hyperparameters in ``__init__`` (stored unchanged, so that
