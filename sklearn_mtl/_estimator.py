@@ -460,7 +460,13 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
     # -- input validation ----------------------------------------------------------
     def _validate_X(self, X, reset: bool):
         if not reset and self._is_checked_float_array(X):
-            return X.astype(np.float32, copy=False)
+            with np.errstate(over="ignore"):
+                X32 = X.astype(np.float32, copy=False)
+            # float64 values beyond float32's range become inf in the cast: check the
+            # float32 values, as validate_data does in fit (an overflow falls through
+            # to it, which raises its usual error).
+            if X32 is X or bool(np.isfinite(X32.sum())):
+                return X32
         if is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
             check_streamed_X(X)
             return validate_data(self, X, reset=reset, skip_check_array=True)
@@ -581,11 +587,13 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         else:
             self._fit_tasks(table, classes)
         targets = np.concatenate([encoder.encode(table) for encoder in self.encoders_], axis=1)
+        self._check_trainable(targets, weight)
         data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = self._torch_device()
         split = self._split(data, seed, use_validation=full_fit and self.early_stopping)
+        self._check_batch_norm(len(split.train))
         if device.type == "cuda":
             split = _place_on_device(split, device)
         devices = [device.index or 0] if device.type == "cuda" else []
@@ -610,6 +618,31 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
                     checkpoint.detach(self.net_)
         self._after_training()
         return self
+
+    def _check_trainable(self, targets: np.ndarray, weight: torch.Tensor | None) -> None:
+        """Refuse data that would train a task on nothing: all its labelled rows weigh
+        0 (a loss of 0/0)."""
+        if weight is not None:
+            start = 0
+            w = weight.numpy()
+            for encoder in self.encoders_:
+                stop = start + encoder.n_targets
+                labelled = ~np.isnan(targets[:, start:stop]).all(axis=1)
+                if labelled.any() and not w[labelled].any():
+                    raise ValueError(
+                        f"Task {encoder.task_.name!r}: every row with a label has "
+                        "sample_weight 0, so the task has nothing to learn from. Give some "
+                        "of its rows a positive weight, or drop the task."
+                    )
+                start = stop
+
+    def _check_batch_norm(self, n_train: int) -> None:
+        if self.batch_norm and (n_train < 2 or self.batch_size < 2):
+            raise ValueError(
+                "batch_norm=True needs batches of at least 2 rows (batch statistics of "
+                f"one row are undefined); got batch_size={self.batch_size} and "
+                f"{n_train} training row(s)."
+            )
 
     def _fit_tasks(self, table: TargetTable, classes) -> None:
         classes = classes or {}
@@ -704,9 +737,12 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         # drop it, so that the history only holds finished epochs.
         while len(net.history) and "dur" not in net.history[-1]:
             del net.history[-1]
-        net.notify("on_train_end", X=split, y=None)
+        try:
+            net.notify("on_train_end", X=split, y=None)
+        finally:  # the estimator is consistent (history_, n_iter_) whatever happens
+            if failure is not None:
+                self._after_training()
         if failure is not None:
-            self._after_training()
             raise failure
         if full_fit:
             stopper = dict(net.callbacks_).get("early_stopping")
@@ -819,7 +855,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         outputs = self._outputs(X)
         table = self._table(y, outputs[0].shape[0])
         self._check_table_matches(table)
-        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        weight = None
+        if sample_weight is not None:
+            weight = _check_sample_weight(sample_weight, outputs[0], dtype=np.float64)
         names = [task.name for task in self.tasks_]
         if metrics is not None:
             unknown = sorted(set(metrics) - set(names))

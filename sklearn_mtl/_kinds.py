@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._targets import class_labels, numeric_or_none, unique_labels
+from ._targets import class_labels, is_exact_as_float, numeric_or_none, unique_labels
 
 if TYPE_CHECKING:
     from .tasks import Task, TaskEncoder
@@ -240,7 +240,7 @@ class _ClassKind(TargetKind):
     def encode(self, encoder, values, label):
         classes = encoder.classes_
         numeric = numeric_or_none(values)
-        if numeric is not None and classes.dtype.kind in "iuf":
+        if numeric is not None and is_exact_as_float(classes):
             indices = np.clip(np.searchsorted(classes, numeric), 0, len(classes) - 1)
             known = classes[indices] == numeric
         else:

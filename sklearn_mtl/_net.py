@@ -90,7 +90,10 @@ class BestValidScore(EarlyStopping):
             net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ != best_before))
 
     def on_train_end(self, net, **kwargs):
-        super().on_train_end(net, **kwargs)
+        # No finished epoch (a non-finite loss or Ctrl-C in the first one): nothing to
+        # restore, and skorch would read an empty history.
+        if len(net.history) and getattr(self, "best_model_weights_", None) is not None:
+            super().on_train_end(net, **kwargs)
         # A copy of the weights on the training device, in a plain attribute: a CUDA
         # copy would not unpickle on a CPU-only machine, and it is not needed any more.
         self.best_model_weights_ = None

@@ -74,7 +74,7 @@ def as_target_table(y: Any) -> TargetTable:
             [y.to_numpy()], name, [str(y.dtype) == "category"], is_frame=False, is_1d=True
         )
     else:
-        array = np.asarray(y)
+        array = _as_label_array(y)
         if array.ndim == 1:
             table = TargetTable([array], None, [False], is_frame=False, is_1d=True)
         elif array.ndim == 2:
@@ -90,6 +90,20 @@ def as_target_table(y: Any) -> TargetTable:
         if column.dtype.kind == "c":
             raise ValueError(f"y {table.label(position)} holds complex numbers.")
     return table
+
+
+def _as_label_array(y: Any) -> np.ndarray:
+    """``np.asarray(y)``, except that a list mixing strings with other values stays
+    an object array: numpy would turn every number (and NaN, the missing label) into a
+    string, silently making a numeric column a column of classes such as ``'nan'``."""
+    array = np.asarray(y)
+    if array.dtype.kind in "US" and not isinstance(y, np.ndarray):
+        objects = np.asarray(y, dtype=object)
+        if objects.shape == array.shape and not all(
+            isinstance(value, str | bytes) for value in objects.ravel()
+        ):
+            return objects
+    return array
 
 
 def _is_missing_value(value: object) -> bool:
@@ -133,12 +147,46 @@ def unique_labels(task_name: str, values: np.ndarray) -> np.ndarray:
         ) from None
 
 
+_INT64_BOUND = 2.0**63
+
+
 def class_labels(task_name: str, labelled: np.ndarray) -> np.ndarray:
-    """Sorted distinct class labels; integer-valued floats become integers."""
+    """Sorted distinct class labels; integer-valued floats become integers.
+
+    Integer arrays keep their exact values (no round trip through float64); floats
+    that do not fit int64 (1e20) stay floats; infinite labels are refused.
+    """
+    if labelled.dtype.kind in "iu":
+        classes = np.unique(labelled)
+        if classes.dtype.kind == "u" and classes[-1] >= _INT64_BOUND:
+            return classes
+        return classes.astype(np.int64)
     numeric = numeric_or_none(labelled)
     if numeric is not None:
         classes = np.unique(numeric)
-        if np.all(classes == np.round(classes)):
+        if not np.all(np.isfinite(classes)):
+            raise ValueError(
+                f"Task {task_name!r} has infinite class labels; the labels of a "
+                "classification task must be finite numbers, strings or booleans."
+            )
+        if np.all(classes == np.round(classes)) and np.all(np.abs(classes) < _INT64_BOUND):
             return classes.astype(np.int64)
         return classes
     return unique_labels(task_name, labelled)
+
+
+def check_finite_labels(task_name: str, values: np.ndarray, label: str) -> None:
+    """Refuse infinite numeric labels, whatever the task kind, before inferring one."""
+    numeric = numeric_or_none(values)
+    if numeric is not None and not np.all(np.isfinite(numeric)):
+        raise ValueError(
+            f"Task {task_name!r}: y {label} holds infinite values; labels must be finite "
+            "(NaN or None marks a missing label)."
+        )
+
+
+def is_exact_as_float(classes: np.ndarray) -> bool:
+    """Whether numeric class labels survive a round trip through float64."""
+    if classes.dtype.kind == "f":
+        return True
+    return classes.dtype.kind in "iu" and bool(np.all(np.abs(classes.astype(np.float64)) < 2.0**53))

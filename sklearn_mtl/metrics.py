@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,14 @@ from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
 from .tasks import Task, TaskEncoder
 
-__all__ = ["METRICS", "TaskScorer", "make_task_scorer", "task_score"]
+__all__ = ["METRICS", "TaskScorer", "UnseenLabelWarning", "make_task_scorer", "task_score"]
+
+# Metrics of the positive class only: an unseen label counts as a negative row.
+_POSITIVE_CLASS_ONLY = frozenset({"f1", "precision", "recall"})
+
+
+class UnseenLabelWarning(UserWarning):
+    """Scored labels include classes not seen in fit; they count as wrong predictions."""
 
 
 def _hamming_score(y_true, y_pred, sample_weight=None):
@@ -136,7 +144,10 @@ METRICS["f1_samples"] = _Metric(
 def _labelled_arrays(encoder: TaskEncoder, table: TargetTable, outputs: np.ndarray, metric: str):
     """True labels, raw outputs and the row/entry mask of one task, in encoded form."""
     kind = encoder.kind_
-    targets = encoder.encode(table)  # also checks the labels
+    if kind.is_classification and not kind.multi_column:
+        targets = _encode_single_label(encoder, table, metric)
+    else:
+        targets = encoder.encode(table)  # also checks the labels
     if not kind.is_classification:
         values = table.columns[encoder.positions[0]]
         present = ~missing_mask(values)
@@ -149,7 +160,47 @@ def _labelled_arrays(encoder: TaskEncoder, table: TargetTable, outputs: np.ndarr
         rows = ~missing.any(axis=1)
         return targets[rows].astype(np.int64), outputs[rows], rows
     present = ~np.isnan(targets[:, 0])
-    return targets[present, 0].astype(np.int64), outputs[present], present
+    truth = targets[present, 0].astype(np.int64)
+    if metric in _POSITIVE_CLASS_ONLY:
+        truth = np.maximum(truth, 0)  # an unseen label (-1) is a negative row
+    return truth, outputs[present], present
+
+
+def _encode_single_label(encoder: TaskEncoder, table: TargetTable, metric: str) -> np.ndarray:
+    """Class indices of one column, -1 for labels not seen in fit.
+
+    Such labels count as wrong predictions (no prediction is -1), as scikit-learn's
+    classifiers count them, with a warning; a metric on probabilities refuses them.
+    """
+    assert encoder.classes_ is not None
+    classes = encoder.classes_
+    position = encoder.positions[0]
+    column = table.columns[position]
+    present = ~missing_mask(column)
+    values = column[present]
+    seen = set(classes.tolist())
+    known = np.fromiter((value in seen for value in values.tolist()), bool, len(values))
+    targets = np.full((table.n_samples, 1), np.nan, dtype=np.float32)
+    indices = np.full(len(values), -1.0, dtype=np.float32)
+    label = table.label(position)
+    indices[known] = encoder.kind_.encode(encoder, values[known], label)
+    targets[present, 0] = indices
+    if known.all():
+        return targets
+    unseen = np.unique(values[~known].astype(str))[:5].tolist()
+    where = f"Task {encoder.task_.name!r}: y {label} holds labels {unseen}"
+    if METRICS[metric].response == "proba":
+        raise ValueError(
+            f"{where} not seen in fit; {metric!r} needs probabilities of the fitted "
+            f"classes ({classes.tolist()}). Use a metric on predicted labels, "
+            "or drop those rows."
+        )
+    warnings.warn(
+        f"{where} ({int((~known).sum())} rows) not seen in fit; they count as wrong predictions.",
+        UnseenLabelWarning,
+        stacklevel=5,
+    )
+    return targets
 
 
 def task_score(

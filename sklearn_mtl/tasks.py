@@ -14,7 +14,13 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 import numpy as np
 
 from ._kinds import KIND_CLASSES, TargetKind, kind_of
-from ._targets import TargetTable, missing_mask, numeric_or_none, unique_labels
+from ._targets import (
+    TargetTable,
+    check_finite_labels,
+    missing_mask,
+    numeric_or_none,
+    unique_labels,
+)
 
 __all__ = ["KINDS", "MAX_INFERRED_CLASSES", "Task", "TaskEncoder", "resolve_tasks"]
 
@@ -308,6 +314,8 @@ class TaskEncoder:
                 )
             labelled.append(values)
 
+        for values, label in zip(labelled, labels, strict=True):
+            check_finite_labels(task.name, values, label)
         kind = task.kind
         categorical = table.categorical[self.positions[0]]
         if kind is None:

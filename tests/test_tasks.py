@@ -121,9 +121,12 @@ def test_bad_declarations():
         )
 
 
-def test_unseen_label_at_score_time_is_named():
+def test_unseen_label_at_score_time_is_named_and_counts_as_wrong():
+    from sklearn_mtl.metrics import UnseenLabelWarning
+
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 2))
     est = MultiTaskNetEstimator(**FAST).fit(X, np.array(["a", "b"] * 10))
-    with pytest.raises(ValueError, match=r"labels \['z'\] that were not seen"):
-        est.score(X[:2], np.array(["a", "z"]))
+    with pytest.warns(UnseenLabelWarning, match=r"labels \['z'\] \(1 rows\) not seen"):
+        score = est.score(X[:2], np.array(["a", "z"]))
+    assert score == (0.5 if est.predict(X[:1])[0] == "a" else 0.0)

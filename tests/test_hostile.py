@@ -1,0 +1,155 @@
+"""Hostile and odd-but-legal inputs (issue #16): a right answer or a clear error, never
+a silently wrong model or a raw torch/skorch/numpy exception."""
+
+import warnings
+
+import numpy as np
+import pytest
+from skorch.callbacks import Callback
+
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl._net import NonFiniteLossError
+from sklearn_mtl.metrics import UnseenLabelWarning, make_task_scorer
+
+TINY = {"hidden_layer_sizes": (4,), "max_epochs": 2, "batch_size": 16, "random_state": 0}
+
+
+def _X(n=40, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 3))
+
+
+# -- 1. mixed-type label lists -----------------------------------------------------------
+def test_a_list_mixing_numbers_and_strings_is_not_stringified():
+    X = _X()
+    with pytest.raises(ValueError, match="mixed types"):
+        MultiTaskNetEstimator(**TINY).fit(X, [1, 2, "a", "b"] * 10)
+    rows = [[float(i) / 7, "a" if i % 2 else "b"] for i in range(40)]
+    rows[3][0] = np.nan
+    est = MultiTaskNetEstimator(**TINY).fit(X, rows)
+    assert [t.kind for t in est.tasks_] == ["regression", "binary"]
+    assert est.classes_[0].tolist() == ["a", "b"]
+    assert rows[3][0] != rows[3][0] and isinstance(rows[0][1], str)  # unchanged
+
+
+# -- 2. early stopping and the first epoch -----------------------------------------------
+class FailIn(Callback):
+    def __init__(self, error):
+        self.error = error
+
+    def on_batch_begin(self, net, **kwargs):
+        raise self.error
+
+
+def test_non_finite_loss_in_epoch_one_with_early_stopping():
+    X = _X()
+    y = X[:, 0] * 1e30
+    est = MultiTaskNetEstimator(early_stopping=True, lr=1e30, **TINY)
+    with pytest.raises(NonFiniteLossError, match="epoch 1"):
+        est.fit(X * 1e30, y)
+    assert est.n_iter_ == 0 and len(est.history_) == 0
+    assert est.predict(X).shape == (40,)
+
+
+def test_interrupt_in_epoch_one_with_early_stopping():
+    X = _X()
+    est = MultiTaskNetEstimator(
+        early_stopping=True, callbacks=[FailIn(KeyboardInterrupt())], **TINY
+    ).fit(X, X[:, 0])
+    assert est.n_iter_ == 0 and len(est.history_) == 0
+    assert np.isfinite(est.predict(X)).all()
+
+
+# -- 4. float64 beyond float32 -------------------------------------------------------------
+def test_predict_rejects_float64_beyond_float32_as_fit_does():
+    X = _X()
+    est = MultiTaskNetEstimator(**TINY).fit(X, X[:, 0])
+    big = X.copy()
+    big[0, 0] = 1e300
+    with pytest.raises(ValueError, match="too large") as fit_error:
+        MultiTaskNetEstimator(**TINY).fit(big, X[:, 0])
+    with pytest.raises(ValueError, match="too large") as predict_error:
+        est.predict(big)
+    assert str(fit_error.value) == str(predict_error.value)
+    assert big[0, 0] == 1e300
+
+
+# -- 5. labels beyond int64, infinite labels -----------------------------------------------
+def test_class_labels_beyond_int64_are_kept_exactly():
+    X = _X()
+    est = MultiTaskNetEstimator(**TINY).fit(X, np.array([1e20, 2e20] * 20))
+    assert est.classes_.tolist() == [1e20, 2e20]
+    assert set(est.predict(X).tolist()) <= {1e20, 2e20}
+    big = np.array([2**64 - 1, 2**64 - 2] * 20, dtype=np.uint64)
+    est = MultiTaskNetEstimator(**TINY).fit(X, big)
+    assert est.classes_.tolist() == [2**64 - 2, 2**64 - 1]
+    assert est.score(X, big) >= 0
+
+
+@pytest.mark.parametrize("kind", [None, "binary", "multiclass", "regression"])
+def test_infinite_labels_are_refused_naming_the_column(kind):
+    X = _X()
+    y = np.column_stack([X[:, 0], np.array([0, 1, np.inf, 0] * 10)])
+    tasks = None if kind is None else {"a": "regression", "b": kind}
+    with pytest.raises(ValueError, match="column 1 holds infinite values"):
+        MultiTaskNetEstimator(tasks=tasks, **TINY).fit(X, y)
+
+
+# -- 7. raw dependency errors ------------------------------------------------------------
+def test_batch_norm_with_one_row_batches_is_a_clear_error():
+    X = _X()
+    with pytest.raises(ValueError, match="batch_norm=True needs batches of at least 2"):
+        MultiTaskNetEstimator(batch_norm=True, **TINY).fit(X[:1], X[:1, 0])
+    with pytest.raises(ValueError, match="batch_size=1"):
+        MultiTaskNetEstimator(batch_norm=True, **{**TINY, "batch_size": 1}).fit(X, X[:, 0])
+
+
+def test_score_with_sample_weight_of_the_wrong_length():
+    X = _X()
+    est = MultiTaskNetEstimator(**TINY).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.score(X, X[:, 0], sample_weight=np.ones(3))
+
+
+def test_a_task_whose_labelled_rows_all_weigh_zero():
+    X = _X()
+    y = np.column_stack([X[:, 0], np.where(np.arange(40) < 20, X[:, 1] > 0, np.nan)])
+    weight = np.where(np.arange(40) < 20, 0.0, 1.0)
+    with pytest.raises(ValueError, match="Task 'task1': every row with a label has sample_w"):
+        MultiTaskNetEstimator(**TINY).fit(X, y, sample_weight=weight)
+
+
+# -- 8. unseen labels at scoring ---------------------------------------------------------
+def test_unseen_labels_count_as_wrong_predictions():
+    X = _X()
+    y = np.array([0, 1] * 20)
+    est = MultiTaskNetEstimator(**TINY).fit(X, y)
+    predicted = est.predict(X)
+    unseen = y.copy()
+    unseen[:10] = 7
+    with pytest.warns(UnseenLabelWarning, match=r"Task 'task0'.*\['7'\].*wrong"):
+        score = est.score(X, unseen)
+    expected = np.mean((predicted == unseen)[10:]) * 30 / 40
+    assert score == pytest.approx(expected)
+    # f1 only looks at the positive class: an unseen label is a negative row
+    with pytest.warns(UnseenLabelWarning):
+        f1 = make_task_scorer("task0", "f1")(est, X, unseen)
+    from sklearn.metrics import f1_score
+
+    assert f1 == pytest.approx(f1_score(np.where(unseen == 1, 1, 0), predicted))
+    with pytest.raises(ValueError, match="not seen in fit; 'roc_auc' needs probabilities"):
+        make_task_scorer("task0", "roc_auc")(est, X, unseen)
+
+
+def test_grid_search_on_a_table_sorted_by_class_gives_finite_scores():
+    from sklearn.model_selection import GridSearchCV
+
+    X = _X(60)
+    y = np.repeat([0, 1, 2], 20)
+    X[:, 0] += y
+    search = GridSearchCV(
+        MultiTaskNetEstimator(**TINY), {"lr": [1e-3, 1e-2]}, cv=3, error_score="raise"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnseenLabelWarning)
+        search.fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
