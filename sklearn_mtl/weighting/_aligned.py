@@ -13,15 +13,18 @@ from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_do
 __all__ = ["AlignedMTL", "aligned_coefficients"]
 
 
-def aligned_alignment(gram: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+def aligned_alignment(gram: np.ndarray, rtol: float | None = None) -> np.ndarray:
     """The matrix ``B`` such that the rows of ``B G`` are orthogonal with norm ``sigma_min``.
 
     ``B = sigma_min * V S^-1 V^T`` from the eigendecomposition ``K = V S^2 V^T``,
-    keeping the eigenvalues above ``rtol`` times the largest (a pseudo-inverse when the
-    gradients are linearly dependent).
+    keeping the eigenvalues above ``rtol`` times the largest: a pseudo-inverse when the
+    gradients are linearly dependent. The default ``rtol`` is ``n`` times the float64
+    machine epsilon, as in torchjd (the Gram matrix is accumulated in float64).
     """
     eigvals, eigvecs = np.linalg.eigh(gram)
     top = max(float(eigvals.max()), 0.0)
+    if rtol is None:
+        rtol = gram.shape[0] * np.finfo(np.float64).eps
     keep = eigvals > rtol * top if top > 0 else np.zeros_like(eigvals, dtype=bool)
     if not keep.any():
         return np.zeros_like(gram)

@@ -9,13 +9,13 @@ import torch
 
 from ._base import LossWeighting
 from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
-from ._solvers import minimize_on_simplex
+from ._solvers import minimize_on_simplex_smooth
 from ._utils import check_number
 
 __all__ = ["CAGrad", "cagrad_coefficients"]
 
 
-def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 200) -> np.ndarray:
+def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 500) -> np.ndarray:
     """CAGrad's update ``d = sum_t a_t g_t`` from the Gram matrix of the task gradients.
 
     Parameters
@@ -25,7 +25,7 @@ def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 200) -> np.n
     c : float
         Radius of the ball around the mean gradient, relative to its norm.
     max_iter : int
-        Iterations of the dual solver.
+        Maximum number of iterations of the dual solver (SLSQP, to convergence).
 
     Returns
     -------
@@ -41,21 +41,25 @@ def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 200) -> np.n
     """
     n = gram.shape[0]
     mean = np.full(n, 1.0 / n)
+    trace = float(np.trace(gram))
+    if c <= 0 or not np.isfinite(trace) or trace <= 0.0:
+        return mean
+    gram = gram / trace  # the coefficients do not depend on a scale of the gradients
     g0_sq = float(mean @ gram @ mean)
-    if c <= 0 or g0_sq <= 1e-30:
+    if g0_sq <= 1e-30:
         return mean
     radius = c * np.sqrt(g0_sq)
     linear = gram @ mean  # <g_i, g0>
-    floor = 1e-12 * g0_sq
+    floor = 1e-30
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
         kw = gram @ w
         norm = np.sqrt(max(float(w @ kw), 0.0) + floor)
         return float(w @ linear) + radius * norm, linear + radius * kw / norm
 
-    w = minimize_on_simplex(objective, mean, max_iter=max_iter)
+    w = minimize_on_simplex_smooth(objective, mean, max_iter=max_iter)
     gw_norm = np.sqrt(max(float(w @ gram @ w), 0.0))
-    if gw_norm <= 1e-9 * np.sqrt(g0_sq):  # 0 in the hull: Pareto-stationary, no ball step
+    if gw_norm <= 1e-6 * np.sqrt(g0_sq):  # 0 in the hull: Pareto-stationary, no ball step
         return mean
     return mean + (radius / gw_norm) * w
 
@@ -85,7 +89,8 @@ class CAGrad(LossWeighting):
 
     Its dual is a problem on the simplex,
     :math:`\min_{w \in \Delta} g_w \cdot g_0 + c\lVert g_0\rVert \lVert g_w \rVert` with
-    :math:`g_w = \sum_t w_t g_t`, solved here by projected gradient on the Gram matrix;
+    :math:`g_w = \sum_t w_t g_t`, solved here on the Gram matrix to convergence
+    (sequential quadratic programming, as the authors' code does with scipy);
     then :math:`d = g_0 + c\lVert g_0 \rVert\, g_w / \lVert g_w \rVert`. ``c = 0`` gives
     the mean gradient (fixed equal weighting, divided by :math:`T`); larger ``c`` trades
     the average improvement for the worst task's (the paper uses 0.4 to 0.5).
@@ -100,8 +105,9 @@ class CAGrad(LossWeighting):
     c : float, default=0.5
         Radius of the ball, relative to :math:`\lVert g_0 \rVert`, >= 0.
     %(gradient_on)s
-    max_iter : int, default=200
-        Iterations of the dual solver.
+    max_iter : int, default=500
+        Maximum number of iterations of the dual solver (it stops at convergence, after
+        a few tens of iterations).
 
     References
     ----------
@@ -121,7 +127,7 @@ class CAGrad(LossWeighting):
     tensor([0.2500, 0.5000])
     """
 
-    def __init__(self, c: float = 0.5, gradient_on: str = "parameters", max_iter: int = 200):
+    def __init__(self, c: float = 0.5, gradient_on: str = "parameters", max_iter: int = 500):
         self.c = c
         self.gradient_on = gradient_on
         self.max_iter = max_iter

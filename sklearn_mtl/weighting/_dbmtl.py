@@ -29,33 +29,30 @@ class _DBMTLModule(GradientLevelWeighting):
         self.register_buffer("average_gradients", None)
 
     def transform_losses(self, losses, present):
-        return torch.log(losses.clamp(min=EPS))
+        return torch.log(losses + EPS)
 
     def direction(self, jacobian, losses, present):
         self.steps += 1
         beta = self.beta / self.steps**self.beta_sigma
         present = present.to(jacobian.device)
-        first = present & ~self.seen.to(jacobian.device)
+        # running averages start at zero, as in the authors' code (LibMTL's DB_MTL)
         if self.gradient_on == "parameters":
-            # running average of the gradients themselves, as in the paper
             if self.average_gradients is None or self.average_gradients.shape != jacobian.shape:
                 self.average_gradients = torch.zeros_like(jacobian)
             avg = self.average_gradients
             mixed = beta * avg + (1 - beta) * jacobian
-            new = torch.where(first[:, None], jacobian, mixed)
-            avg.copy_(torch.where(present[:, None], new, avg))
+            avg.copy_(torch.where(present[:, None], mixed, avg))
             gradients, norms = avg, avg.norm(dim=1)
         else:
             # gradients at the representation belong to one batch's rows: average norms
             norms_now = jacobian.norm(dim=1).to(self.average_norms)
             mixed = beta * self.average_norms + (1 - beta) * norms_now
-            new = torch.where(first, norms_now, mixed)
-            self.average_norms.copy_(torch.where(present, new, self.average_norms))
+            self.average_norms.copy_(torch.where(present, mixed, self.average_norms))
             gradients, norms = jacobian, self.average_norms.to(jacobian)
         self.seen |= present.to(self.seen.device)
         mask = as_mask(present, jacobian)
         largest = (norms * mask).max()
-        scales = largest / norms.clamp(min=EPS) * (norms > EPS) * mask
+        scales = largest / (norms + EPS) * (norms > EPS) * mask
         weights = self.base_weights.to(jacobian) * scales
         return weights @ gradients, weights
 
@@ -70,8 +67,9 @@ class DBMTL(LossWeighting):
       :math:`\log L_t` (a constant factor on a loss no longer matters);
     - *gradient magnitude*: the shared gradients :math:`g_t = \nabla \log L_t` are
       averaged over steps, :math:`\hat g_t \leftarrow \beta_k \hat g_t +
-      (1-\beta_k) g_t` with :math:`\beta_k = \beta / k^{\sigma}`, and all rescaled to
-      the largest norm:
+      (1-\beta_k) g_t` with :math:`\beta_k = \beta / k^{\sigma}` (from
+      :math:`\hat g_t = 0`, as in the authors' code), and all rescaled to the largest
+      norm:
 
     .. math::
 
@@ -80,8 +78,8 @@ class DBMTL(LossWeighting):
 
     With ``gradient_on="representation"``, the gradients of different batches concern
     different rows, so only their norms are averaged and the current gradients are
-    rescaled. The heads receive the gradient of :math:`\sum_t w_t \log L_t`. Losses are
-    clamped at 1e-8 before the logarithm.
+    rescaled. The heads receive the gradient of :math:`\sum_t w_t \log L_t`. As in the
+    authors' code the logarithm is :math:`\log(L_t + 10^{-8})`.
 
     The fixed ``task_weights`` :math:`w_t` multiply the rescaled gradients; the recorded
     weights are :math:`w_t \max_k \lVert \hat g_k \rVert / \lVert \hat g_t \rVert`
@@ -109,8 +107,8 @@ class DBMTL(LossWeighting):
     ...                       100 * theta @ torch.tensor([0.0, 1.0])])  # log: (1, 0), (0, 1)
     >>> module = DBMTL().build(torch.ones(2))
     >>> _ = module.backward(losses, torch.tensor([True, True]), BackwardContext([theta], theta))
-    >>> theta.grad
-    tensor([1., 1.])
+    >>> theta.grad  # (1 - beta) times the rescaled gradients: the averages start at 0
+    tensor([0.1000, 0.1000])
     """
 
     def __init__(self, beta: float = 0.9, beta_sigma: float = 0.5, gradient_on: str = "parameters"):

@@ -40,17 +40,24 @@ class _FAMOModule(LossLevelWeighting):
         # gradient of sum_t z_t(logits) * decrease_t (softmax Jacobian, transposed)
         grad = z * (decrease - (z * decrease).sum()) + self.weight_decay * self.logits
         grad = torch.where(valid, grad, 0.0)
-        before = self.logits.clone()
+        # no loss history yet (first batch, or no task seen twice in a row): no Adam
+        # step at all, as in the authors' code, whose first update follows the first step
+        active = valid.any()
+        before = (self.logits.clone(), self.exp_avg.clone(), self.exp_avg_sq.clone())
+        steps_before = self.adam_steps.clone()
         adam_step(self.logits, grad, self.exp_avg, self.exp_avg_sq, self.adam_steps, lr=self.lr)
-        self.logits.copy_(torch.where(valid, self.logits, before))  # absent tasks stay
+        self.logits.copy_(torch.where(valid, self.logits, before[0]))  # absent tasks stay
+        self.exp_avg.copy_(torch.where(active, self.exp_avg, before[1]))
+        self.exp_avg_sq.copy_(torch.where(active, self.exp_avg_sq, before[2]))
+        self.adam_steps.copy_(torch.where(active, self.adam_steps, steps_before))
 
     def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         mask = as_mask(present, losses)
-        clamped = losses.detach().clamp(min=EPS)
-        log_losses = torch.log(clamped)
+        shifted = losses.detach() + EPS  # log(L + 1e-8) as in the authors' code
+        log_losses = torch.log(shifted)
         self.update_logits(log_losses, present)
         z = masked_softmax(self.logits, present)
-        inverse = z / clamped
+        inverse = z / shifted
         weights = self.base_weights * inverse / inverse.sum().clamp(min=EPS) * mask
         self.record(weights, present)
         self.previous_log_losses.copy_(log_losses)

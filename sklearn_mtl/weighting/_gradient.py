@@ -19,7 +19,12 @@ import torch
 from ._base import BackwardContext, WeightingModule
 from ._utils import as_mask, check_choice
 
-__all__ = ["GRADIENT_ON", "GradientLevelWeighting", "check_gradient_on", "gradient_on_doc"]
+__all__ = [
+    "GRADIENT_ON",
+    "GradientLevelWeighting",
+    "check_gradient_on",
+    "gradient_on_doc",
+]
 
 #: Where gradient-level methods take the task gradients.
 GRADIENT_ON = ("parameters", "representation")
@@ -153,11 +158,17 @@ class GradientLevelWeighting(WeightingModule):
     def direction(
         self, jacobian: torch.Tensor, losses: torch.Tensor, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The shared update ``d`` (flat) and the weights to record."""
-        gram = jacobian @ jacobian.T
+        """The shared update ``d`` (flat) and the weights to record.
+
+        The Gram matrix and the combination ``G^T a`` are computed in float64 (the
+        gradients themselves are float32): ill-conditioned Gram matrices, and updates
+        much shorter than the gradients they combine, lose digits in float32.
+        """
+        rows = jacobian.double()
+        gram = rows @ rows.T
         weights = self.compute_weights(gram, losses, present)
-        weights = weights.to(device=jacobian.device, dtype=jacobian.dtype)
-        return weights @ jacobian, weights
+        weights = weights.to(device=rows.device, dtype=rows.dtype)
+        return (weights @ rows).to(jacobian.dtype), weights.to(jacobian.dtype)
 
     # -- machinery ---------------------------------------------------------------------
     def _inputs(self, context: BackwardContext) -> list[torch.Tensor]:

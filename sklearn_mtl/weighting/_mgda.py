@@ -49,8 +49,9 @@ class MGDA(LossWeighting):
         \Big\rVert^2, \qquad \tilde g_t = w_t\, s_t\, g_t,
 
     a direction that decreases every task's loss at once (or 0 at a Pareto-stationary
-    point). :math:`\alpha` is found by Frank-Wolfe with exact line search on the Gram
-    matrix, started from the best pair of tasks in closed form. By default the gradients
+    point). :math:`\alpha` is the exact solution of this small quadratic programme on the
+    Gram matrix (an active-set method, see :func:`min_norm_simplex`), not the authors'
+    Frank-Wolfe iterations, which stop short of it. By default the gradients
     are taken at the shared representation, the paper's cheap upper bound (MGDA-UB);
     ``gradient_on="parameters"`` gives the exact MGDA.
 
@@ -66,7 +67,8 @@ class MGDA(LossWeighting):
         :math:`1/\lVert g_t \rVert`, :math:`1/L_t`, or :math:`1/(L_t\lVert g_t \rVert)`.
     %(gradient_on)s
     max_iter : int, default=250
-        Maximum number of Frank-Wolfe iterations.
+        Maximum number of iterations of the active-set solver (at least three per
+        task; it ends at the exact solution, usually in fewer than ``n_tasks``).
 
     References
     ----------

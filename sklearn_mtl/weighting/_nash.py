@@ -24,9 +24,13 @@ def nash_coefficients(
     """Solve Nash-MTL's equation ``(K a)_t = b_t / a_t`` with ``a > 0``.
 
     The solution minimises the strictly convex ``1/2 a^T K a - sum_t b_t log a_t``;
-    damped Newton's method finds it in a few iterations. ``ridge`` (relative to the mean
-    squared gradient norm) is added to the diagonal of ``K`` so that a solution exists
-    when the gradients are linearly dependent. Tasks with a zero gradient get 0.
+    damped Newton's method finds it in a few iterations. The equation is solved on the
+    gradients' correlation matrix ``C = N^-1 K N^-1`` (``N`` the diagonal of gradient
+    norms; ``a = N^-1 beta`` with ``(C beta)_t = b_t / beta_t``), so that the solution
+    does not depend on the scale of any task's gradient, as the method's. ``ridge`` is
+    added to the diagonal of ``C`` (i.e. ``ridge * |g_t|^2`` to that of ``K``, a
+    regularisation as scale-invariant as the method) so that a solution exists when
+    the gradients are linearly dependent. Tasks with a zero gradient get 0.
 
     Parameters
     ----------
@@ -35,7 +39,7 @@ def nash_coefficients(
     bargaining_power : ndarray of shape (n,), optional
         ``b`` (1 by default).
     ridge : float
-        Relative regularisation of ``K``.
+        Regularisation added to the diagonal of the correlation matrix.
     max_iter : int
         Maximum number of Newton iterations.
     tol : float
@@ -59,13 +63,14 @@ def nash_coefficients(
     out = np.zeros(n)
     if not keep.any():
         return out
-    k = gram[np.ix_(keep, keep)]
+    norms = np.sqrt(diag[keep])
+    k = gram[np.ix_(keep, keep)] / np.outer(norms, norms)  # correlations, unit diagonal
     b = b[keep]
-    k = k + ridge * float(np.mean(np.diag(k))) * np.eye(k.shape[0])
+    k = k + ridge * np.eye(k.shape[0])
     # start on the right scale: a = c 1 solves the equation summed over tasks
     a = np.full(k.shape[0], np.sqrt(b.sum() / max(float(k.sum()), 1e-300)))
     if not np.all(np.isfinite(a)) or a[0] <= 0:
-        a = np.ones(k.shape[0]) / np.sqrt(float(np.mean(np.diag(k))))
+        a = np.ones(k.shape[0])
 
     def f(x: np.ndarray) -> float:
         return 0.5 * float(x @ k @ x) - float(b @ np.log(x))
@@ -87,7 +92,7 @@ def nash_coefficients(
                 break
             t *= 0.5
         a, value = candidate, new_value
-    out[keep] = a
+    out[keep] = a / norms
     return out
 
 
@@ -118,8 +123,12 @@ class NashMTL(LossWeighting):
     update is invariant to the scale of each task's gradient. Instead of the authors'
     sequence of convex programs (cvxpy), the equation is solved exactly by Newton's
     method on the strictly convex
-    :math:`\tfrac12 \alpha^T K \alpha - \sum_t b_t \log \alpha_t`, with a small ridge on
-    :math:`K` so that a solution exists when gradients are linearly dependent.
+    :math:`\tfrac12 \alpha^T K \alpha - \sum_t b_t \log \alpha_t`, with a small ridge
+    :math:`\rho \lVert g_t \rVert^2` on the diagonal of :math:`K` so that a solution
+    exists when gradients are linearly dependent (relative to each task's own norm, so
+    that the regularised solution stays invariant to the scale of each gradient, as the
+    authors' solution is). The authors' optional clipping of the update's norm
+    (``max_norm``) is not applied.
 
     The fixed ``task_weights`` are the bargaining powers :math:`b_t` (1: the paper's
     method). The recorded weights are :math:`\alpha`. The heads receive the gradient of
@@ -129,7 +138,8 @@ class NashMTL(LossWeighting):
     ----------
     %(gradient_on)s
     ridge : float, default=1e-6
-        Added to the diagonal of the Gram matrix, relative to its mean diagonal, >= 0.
+        :math:`\rho`, added to each diagonal entry of the Gram matrix relative to that
+        entry (the task's squared gradient norm), >= 0.
     max_iter : int, default=50
         Maximum number of Newton iterations.
 

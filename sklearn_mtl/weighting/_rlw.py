@@ -22,36 +22,38 @@ class _RLWModule(LossLevelWeighting):
     def task_weights(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         n, device = self.n_tasks, losses.device
         if self.distribution == "normal":
-            return masked_softmax(torch.randn(n, device=device), present)
-        if self.distribution == "uniform":
+            draws = torch.randn(n, device=device)
+        elif self.distribution == "uniform":
             draws = torch.rand(n, device=device)
         else:  # Dirichlet(1, ..., 1) = normalised Exp(1) draws
             draws = torch.empty(n, device=device).exponential_()
-        draws = draws * present
-        return draws / draws.sum().clamp(min=1e-12)
+            draws = draws / draws.sum()
+        # the paper (and its authors' code) normalises every draw with a softmax
+        return masked_softmax(draws, present)
 
 
 class RandomLossWeighting(LossWeighting):
     r"""Random Loss Weighting (Lin, Ye, Zhang & Tsang, 2022).
 
-    At every step the task weights are drawn at random and normalised to sum to one over
-    the tasks present in the batch:
+    At every step a vector :math:`\tilde\lambda` is drawn at random and the task
+    weights are its softmax over the tasks present in the batch,
+    :math:`\lambda = \mathrm{softmax}(\tilde\lambda)`, as in the paper and its authors'
+    code, for every distribution of :math:`\tilde\lambda`:
 
-    - ``"normal"``: :math:`\lambda = \mathrm{softmax}(\tilde\lambda)`,
-      :math:`\tilde\lambda \sim \mathcal{N}(0, I)` (the paper's default);
-    - ``"uniform"``: :math:`\lambda = \tilde\lambda / \sum \tilde\lambda`,
-      :math:`\tilde\lambda \sim \mathcal{U}(0, 1)`;
-    - ``"dirichlet"``: :math:`\lambda \sim \mathrm{Dirichlet}(1, \dots, 1)`.
+    - ``"normal"``: :math:`\tilde\lambda \sim \mathcal{N}(0, I)` (the paper's default
+      and LibMTL's only choice);
+    - ``"uniform"``: :math:`\tilde\lambda \sim \mathcal{U}(0, 1)^T`;
+    - ``"dirichlet"``: :math:`\tilde\lambda \sim \mathrm{Dirichlet}(1, \dots, 1)`.
 
-    In expectation every task weighs :math:`1/T`; the randomness helps escape the local
-    minima a fixed weighting settles in. Draws use torch's global generator, seeded by
-    the estimator's ``random_state``. The fixed ``task_weights`` multiply the losses:
-    the loss is :math:`\sum_t w_t \lambda_t L_t`.
+    By symmetry every task weighs :math:`1/T` in expectation; the randomness helps
+    escape the local minima a fixed weighting settles in. Draws use torch's global
+    generator, seeded by the estimator's ``random_state``. The fixed ``task_weights``
+    multiply the losses: the loss is :math:`\sum_t w_t \lambda_t L_t`.
 
     Parameters
     ----------
     distribution : {"normal", "uniform", "dirichlet"}, default="normal"
-        Distribution of the weights.
+        Distribution of :math:`\tilde\lambda`.
 
     References
     ----------

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import optimize
 
 __all__ = [
-    "minimize_on_simplex",
+    "gram_factor",
+    "minimize_on_simplex_smooth",
     "min_norm_simplex",
     "nonneg_qp",
     "project_simplex",
@@ -39,20 +41,32 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - theta, 0.0)
 
 
-def min_norm_simplex(gram: np.ndarray, max_iter: int = 250, tol: float = 1e-10) -> np.ndarray:
+def gram_factor(gram: np.ndarray) -> np.ndarray:
+    """A square factor ``R`` with ``R^T R = gram`` (symmetric PSD), from its eigenvalues.
+
+    Negative eigenvalues from rounding are set to 0.
+    """
+    eigvals, eigvecs = np.linalg.eigh(0.5 * (gram + gram.T))
+    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))).T
+
+
+def min_norm_simplex(gram: np.ndarray, max_iter: int = 250) -> np.ndarray:
     """Weights of the min-norm point of the convex hull of vectors with Gram matrix ``gram``.
 
-    Solves ``min_{a in simplex} a^T K a`` by Frank-Wolfe with exact line search, started,
-    as in Sener & Koltun (2018), from the best analytic two-vector solution.
+    Solves ``min_{a in simplex} a^T K a`` exactly: with ``K = R^T R``, the non-negative
+    least-squares problem ``min_{x >= 0} |R x|^2 + (1^T x - 1)^2`` has the solution
+    ``x = a / (1 + |R a|^2)`` (for a fixed direction, the best scale is ``1 / (1 +
+    |R a|^2)``, and the value left, ``|R a|^2 / (1 + |R a|^2)``, grows with ``|R a|``),
+    which the Lawson-Hanson active-set method (``scipy.optimize.nnls``) finds in a
+    finite number of steps. The minimiser is invariant to a scale of ``K``, so ``K`` is
+    first divided by its trace.
 
     Parameters
     ----------
     gram : ndarray of shape (n, n)
         Gram matrix ``K = G G^T`` of the vectors (rows of ``G``).
     max_iter : int
-        Maximum number of Frank-Wolfe iterations.
-    tol : float
-        Stop when the weights change by less than this (L1).
+        Maximum number of active-set iterations (at least ``3 n``).
 
     Returns
     -------
@@ -66,52 +80,37 @@ def min_norm_simplex(gram: np.ndarray, max_iter: int = 250, tol: float = 1e-10) 
     >>> G = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> min_norm_simplex(G @ G.T)
     array([0.5, 0.5])
+    >>> G = np.array([[1.0, 0.0], [0.0, 3.0]])  # the point (0.9, 0.3) of the segment
+    >>> np.round(min_norm_simplex(G @ G.T), 6)
+    array([0.9, 0.1])
     """
     n = gram.shape[0]
     if n == 1:
         return np.ones(1)
-    diag = np.diag(gram)
-    # best pair, each solved in closed form
-    best, alpha = np.inf, np.full(n, 1.0 / n)
-    for i in range(n):
-        for j in range(i + 1, n):
-            gamma, value = _min_norm_pair(diag[i], gram[i, j], diag[j])
-            if value < best:
-                best = value
-                alpha = np.zeros(n)
-                alpha[i], alpha[j] = gamma, 1.0 - gamma
-    if n == 2:
-        return alpha
-    for _ in range(max_iter):
-        grad = gram @ alpha  # inner products of each vector with the current point
-        t = int(np.argmin(grad))
-        vv = float(alpha @ grad)
-        gamma, _ = _min_norm_pair(vv, float(grad[t]), float(diag[t]))
-        # gamma weighs the current point, 1 - gamma the vertex t
-        new = gamma * alpha
-        new[t] += 1.0 - gamma
-        if np.abs(new - alpha).sum() < tol:
-            alpha = new
-            break
-        alpha = new
-    return alpha
+    trace = float(np.trace(gram))
+    if not np.isfinite(trace) or trace <= 0.0:  # all vectors zero: any point is the minimum
+        return np.full(n, 1.0 / n)
+    factor = gram_factor(gram / trace)
+    design = np.vstack([factor, np.ones((1, n))])
+    target = np.zeros(n + 1)
+    target[-1] = 1.0
+    x, _ = optimize.nnls(design, target, maxiter=max(int(max_iter), 3 * n))
+    total = x.sum()
+    if not total > 0:  # pragma: no cover - x = 0 has a larger residual than any a / (1 + q)
+        return np.full(n, 1.0 / n)
+    return x / total
 
 
-def _min_norm_pair(aa: float, ab: float, bb: float) -> tuple[float, float]:
-    """``gamma`` minimising ``||gamma a + (1 - gamma) b||^2`` over [0, 1], and the minimum."""
-    denom = aa - 2.0 * ab + bb
-    gamma = 0.5 if denom <= 1e-20 else float(np.clip((bb - ab) / denom, 0.0, 1.0))
-    value = gamma * gamma * aa + 2.0 * gamma * (1.0 - gamma) * ab + (1.0 - gamma) ** 2 * bb
-    return gamma, value
-
-
-def minimize_on_simplex(
+def minimize_on_simplex_smooth(
     fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
     x0: np.ndarray,
-    max_iter: int = 200,
-    tol: float = 1e-10,
+    max_iter: int = 500,
 ) -> np.ndarray:
-    """Minimise a convex function over the simplex by projected gradient with backtracking.
+    """Minimise a smooth convex function over the simplex to convergence (SLSQP).
+
+    Sequential quadratic programming with the exact gradient converges superlinearly on
+    these small problems (a few tens of iterations for 5 variables), to a Frank-Wolfe
+    gap of about 1e-12 of the objective's scale.
 
     Parameters
     ----------
@@ -121,48 +120,42 @@ def minimize_on_simplex(
         Starting point on the simplex.
     max_iter : int
         Maximum number of iterations.
-    tol : float
-        Stop when the objective decreases by less than this (relative).
 
     Returns
     -------
     ndarray
-        The minimiser found.
+        The minimiser found, projected on the simplex.
     """
-    x = x0.copy()
-    value, grad = fun(x)
-    step = 1.0 / max(np.abs(grad).max(), 1e-12)
-    for _ in range(max_iter):
-        while True:
-            candidate = project_simplex(x - step * grad)
-            new_value, new_grad = fun(candidate)
-            diff = candidate - x
-            if new_value <= value + grad @ diff + (diff @ diff) / (2.0 * step) or step < 1e-20:
-                break
-            step *= 0.5
-        decrease = value - new_value
-        x, value, grad = candidate, new_value, new_grad
-        if decrease <= tol * max(abs(value), 1e-12):
-            break
-        step *= 2.0
-    return x
+    n = x0.shape[0]
+    ones = np.ones(n)
+    result = optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * n,
+        constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: ones}],
+        options={"ftol": 1e-16, "maxiter": int(max_iter)},
+    )
+    x = result.x if np.all(np.isfinite(result.x)) else x0
+    return project_simplex(x)
 
 
-def nonneg_qp(gram: np.ndarray, linear: np.ndarray, max_iter: int = 500, tol: float = 1e-12):
-    """Solve ``min_{l >= 0} 1/2 l^T K l + l^T q`` for each column ``q`` of ``linear``.
+def nonneg_qp(gram: np.ndarray, targets: np.ndarray, max_iter: int = 500) -> np.ndarray:
+    """Solve ``min_{l >= 0} 1/2 (l + b)^T K (l + b)`` for each column ``b`` of ``targets``.
 
-    Cyclic coordinate descent, vectorised over the columns.
+    That is ``min_{l >= 0} 1/2 l^T K l + l^T K b``: with ``K = R^T R`` it is the
+    non-negative least-squares problem ``min_{l >= 0} |R l + R b|^2``, solved exactly
+    by the Lawson-Hanson active-set method (``scipy.optimize.nnls``), one per column.
 
     Parameters
     ----------
     gram : ndarray of shape (n, n)
         Positive semi-definite matrix ``K``.
-    linear : ndarray of shape (n, m)
-        One linear term per problem.
+    targets : ndarray of shape (n, m)
+        One vector ``b`` per problem.
     max_iter : int
-        Maximum number of sweeps.
-    tol : float
-        Stop when a sweep changes no entry by more than this.
+        Maximum number of active-set iterations per problem (at least ``3 n``).
 
     Returns
     -------
@@ -173,24 +166,18 @@ def nonneg_qp(gram: np.ndarray, linear: np.ndarray, max_iter: int = 500, tol: fl
     --------
     >>> import numpy as np
     >>> from sklearn_mtl.weighting._solvers import nonneg_qp
-    >>> nonneg_qp(np.eye(2), np.array([[-1.0], [1.0]]))
-    array([[1.],
-           [0.]])
+    >>> G = np.array([[1.0, 0.0], [-1.0, 1.0]])  # project g_0 on {x : G x >= 0}
+    >>> np.round(nonneg_qp(G @ G.T, np.array([[1.0], [0.0]])), 6)
+    array([[0. ],
+           [0.5]])
     """
-    n, m = linear.shape
-    lam = np.zeros((n, m))
-    diag = np.diag(gram)
-    scale = max(float(diag.max()), 1e-300)
-    active = diag > 1e-12 * scale
-    for _ in range(max_iter):
-        change = 0.0
-        for j in range(n):
-            if not active[j]:
-                continue
-            grad_j = gram[j] @ lam + linear[j]
-            new = np.maximum(lam[j] - grad_j / diag[j], 0.0)
-            change = max(change, float(np.abs(new - lam[j]).max()))
-            lam[j] = new
-        if change <= tol * (1.0 + float(np.abs(lam).max())):
-            break
-    return lam
+    n, m = targets.shape
+    trace = float(np.trace(gram))
+    out = np.zeros((n, m))
+    if not np.isfinite(trace) or trace <= 0.0:
+        return out
+    factor = gram_factor(gram / trace)
+    rhs = -factor @ targets
+    for j in range(m):
+        out[:, j], _ = optimize.nnls(factor, rhs[:, j], maxiter=max(int(max_iter), 3 * n))
+    return out

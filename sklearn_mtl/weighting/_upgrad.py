@@ -34,7 +34,7 @@ def upgrad_coefficients(
     """
     n = gram.shape[0]
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    lam = nonneg_qp(gram, gram, max_iter=max_iter)  # column i: multipliers for g_i
+    lam = nonneg_qp(gram, np.eye(n), max_iter=max_iter)  # column i: multipliers for g_i
     return ((np.eye(n) + lam) @ w) / n
 
 
@@ -63,7 +63,8 @@ class UPGrad(LossWeighting):
     The update never conflicts with any task (:math:`G d \ge 0`), and equals the mean
     gradient when no two gradients conflict. Each projection is
     :math:`g_i + G^T \lambda_i` with :math:`\lambda_i \ge 0` solving a small
-    non-negative quadratic program on the Gram matrix (coordinate descent here).
+    non-negative quadratic program on the Gram matrix (solved exactly here, as a
+    non-negative least-squares problem by an active-set method).
 
     The fixed ``task_weights`` :math:`w_i` weigh the projections (the same as scaling
     the gradients first; 1: the paper's method). The recorded weights are the
@@ -74,7 +75,7 @@ class UPGrad(LossWeighting):
     ----------
     %(gradient_on)s
     max_iter : int, default=500
-        Maximum number of coordinate-descent sweeps per projection.
+        Maximum number of active-set iterations per projection (at least 3 per task).
 
     References
     ----------
