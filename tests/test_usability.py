@@ -146,5 +146,5 @@ def test_task_scorer_receives_sample_weight_with_metadata_routing():
             assert weighted != unweighted  # the weights changed the score
         # an unrequested scorer is told, as scikit-learn's scorers are
         search = GridSearchCV(est, {"lr": [0.01]}, cv=2, scoring=make_task_scorer("task0"))
-        with pytest.raises(UnsetMetadataPassedError, match="TaskScorer.set_score_request"):
+        with pytest.raises(UnsetMetadataPassedError, match=r"TaskScorer\.set_score_request"):
             search.fit(X, y, sample_weight=weight)
