@@ -5,7 +5,7 @@ One :class:`MultiTaskNetEstimator` learns several targets of one table at once
 per task, trained with PyTorch through skorch.
 """
 
-from . import architectures, datasets, diagnostics, metrics, weighting
+from . import architectures, datasets, diagnostics, metrics, model_selection, weighting
 from ._estimator import MultiTaskNetEstimator
 from ._relationship import MTRL
 from .diagnostics import compare_single_task, delta_m, suggest_task_groups, task_affinity
@@ -23,6 +23,7 @@ __all__ = [
     "delta_m",
     "diagnostics",
     "metrics",
+    "model_selection",
     "suggest_task_groups",
     "task_affinity",
     "weighting",

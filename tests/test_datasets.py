@@ -15,7 +15,11 @@ try:
 except FileNotFoundError:
     DATA = None
 
-needs_data = pytest.mark.skipif(DATA is None, reason="the shared data folder is absent")
+needs_data = pytest.mark.skipif(
+    DATA is None,
+    reason="the shared data folder is absent: set SKLEARN_MTL_DATA to the folder of the "
+    "real datasets (or run from a checkout next to ../shared/data) to run these tests",
+)
 
 EXPECTED = {
     "wine-quality": (6497, 11, ["colour", "quality"]),
@@ -133,3 +137,23 @@ def test_school_has_one_task_per_school_on_disjoint_rows():
         share = np.bincount(dataset.stratify[test], minlength=139) / counts
         assert np.all(np.abs(share - 0.25) < 0.05)  # about a quarter of each school
     assert not np.array_equal(splits[0][1], splits[1][1])  # random repetitions
+
+
+def test_skip_reason_names_the_environment_variable():
+    assert "SKLEARN_MTL_DATA" in needs_data.kwargs["reason"]
+
+
+def test_make_shop_is_a_small_mixed_table_with_missing_labels():
+    pytest.importorskip("pandas")
+    from sklearn_mtl.datasets import make_shop
+
+    X, Y = make_shop(n_samples=200, missing=0.25, random_state=1)
+    assert X.shape == (200, 3) and Y.shape == (200, 4)
+    assert set(X["channel"]) == {"web", "app", "store"}
+    assert Y["bought"].isna().sum() == 50
+    assert (Y["pref_books"].isna() == Y["pref_music"].isna()).all()
+    assert Y["spend"].notna().all()
+    X2, Y2 = make_shop(n_samples=200, missing=0.25, random_state=1)
+    assert X.equals(X2) and Y.equals(Y2)
+    with pytest.raises(ValueError, match=r"missing must be in \[0, 1\); got 1.5"):
+        make_shop(missing=1.5)
