@@ -10,6 +10,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._callbacks import restored_epoch
+from .tasks import DEFAULT_METRICS
+
 __all__ = [
     "plot_learning_curves",
     "plot_single_task_comparison",
@@ -69,13 +72,17 @@ def plot_learning_curves(estimator, *, tasks=None, kind="loss", ax=None):
     tasks : sequence of str, default=None
         Tasks to draw; all by default.
     kind : {"loss", "score"}, default="loss"
-        The per-task mean training loss or default score (R², accuracy, ...).
+        The per-task mean training loss or default score; with ``"score"`` the legend
+        names each task's metric (``r2``, ``accuracy``, ``hamming_score``) when the
+        estimator is given (not only its history).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
     Returns
     -------
     matplotlib.axes.Axes
+        With early stopping, a dotted vertical line marks ``best_epoch_``, the epoch
+        whose weights the model kept.
 
     Examples
     --------
@@ -101,11 +108,13 @@ def plot_learning_curves(estimator, *, tasks=None, kind="loss", ax=None):
         names = [name for name in names if name in set(tasks)]
     ax = _axes(ax)
     epochs = _series(history, "epoch")
+    metrics = _task_metrics(estimator) if kind == "score" else {}
     colors = _pyplot().rcParams["axes.prop_cycle"].by_key().get("color", [None])
     for index, name in enumerate(names):
         color = colors[index % len(colors)]
+        label = f"{name}, {metrics[name]}" if name in metrics else name
         ax.plot(
-            epochs, _series(history, f"train_{kind}_{name}"), color=color, label=f"{name} (train)"
+            epochs, _series(history, f"train_{kind}_{name}"), color=color, label=f"{label} (train)"
         )
         if f"valid_{kind}_{name}" in history[-1]:
             ax.plot(
@@ -113,15 +122,32 @@ def plot_learning_curves(estimator, *, tasks=None, kind="loss", ax=None):
                 _series(history, f"valid_{kind}_{name}"),
                 color=color,
                 linestyle="--",
-                label=f"{name} (valid)",
+                label=f"{label} (valid)",
             )
+    best = restored_epoch(history)
+    if best is not None:
+        ax.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best}), kept")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{kind} per task")
+    ax.set_ylabel(f"{kind} per task" if kind == "loss" else "score per task (greater is better)")
     if kind == "loss":
         ax.set_yscale("log")
     ax.set_title("Learning curves")
     ax.legend()
     return ax
+
+
+def _task_metrics(estimator) -> dict[str, str]:
+    """``{task: default metric}`` of a fitted estimator (Pipeline, search); {} for a History."""
+    for _ in range(8):
+        if hasattr(estimator, "tasks_"):
+            return {task.name: DEFAULT_METRICS[task.kind] for task in estimator.tasks_}
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        elif hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        else:
+            break
+    return {}
 
 
 def plot_task_weights(estimator, *, ax=None):
@@ -166,6 +192,34 @@ def plot_task_weights(estimator, *, ax=None):
     return ax
 
 
+def _affinity_of(obj):
+    """The matrix itself, or a fitted model's ``task_affinity_`` (else ``task_relation_``)."""
+    model = obj
+    for _ in range(8):
+        if hasattr(model, "best_estimator_"):
+            model = model.best_estimator_
+        elif hasattr(model, "steps"):
+            model = model.steps[-1][1]
+        else:
+            break
+    for attribute in ("task_affinity_", "task_relation_"):
+        if hasattr(model, attribute):
+            return getattr(model, attribute)
+    if hasattr(model, "get_params") or hasattr(obj, "get_params"):
+        name = type(model).__name__
+        if not hasattr(model, "tasks_"):
+            raise ValueError(
+                f"plot_task_affinity got an unfitted {name}; fit it with "
+                "record_task_affinity=True first, or pass an affinity matrix."
+            )
+        raise ValueError(
+            f"This {name} recorded no task affinity: it has neither task_affinity_ nor "
+            "task_relation_. Fit it with record_task_affinity=True (or task_relation="
+            "'mtrl'), or pass a matrix such as sklearn_mtl.task_affinity(est, X, y)."
+        )
+    return obj
+
+
 def plot_task_affinity(affinity, *, task_names=None, annotate=True, cmap="RdBu_r", ax=None):
     """Heatmap of a task affinity or relation matrix, centred on 0.
 
@@ -197,10 +251,7 @@ def plot_task_affinity(affinity, *, task_names=None, annotate=True, cmap="RdBu_r
     >>> [label.get_text() for label in ax.get_xticklabels()]
     ['a', 'b']
     """
-    for attribute in ("task_affinity_", "task_relation_"):
-        if hasattr(affinity, attribute):
-            affinity = getattr(affinity, attribute)
-            break
+    affinity = _affinity_of(affinity)
     if hasattr(affinity, "to_numpy") and hasattr(affinity, "index"):
         names = [str(name) for name in affinity.index]
         matrix = affinity.to_numpy(dtype=np.float64)
@@ -250,6 +301,14 @@ def _report_columns(report) -> tuple[list[str], Mapping[str, np.ndarray]]:
     )
 
 
+def _baseline_name(report) -> str:
+    attrs = getattr(report, "attrs", None) or {}
+    name = attrs.get("baseline")
+    if name is None and isinstance(report, Mapping):
+        name = report.get("baseline_name")
+    return str(name) if name else "user model"
+
+
 def plot_single_task_comparison(report, *, relative=False, ax=None):
     """Bar chart of a :func:`~sklearn_mtl.compare_single_task` report, with error bars.
 
@@ -261,7 +320,10 @@ def plot_single_task_comparison(report, *, relative=False, ax=None):
         False: one group of bars per task, the multi-task, single-task (and baseline)
         scores, error bars one standard error over folds. True: one bar per task, the
         difference multi-task minus single-task with its standard error (above 0:
-        sharing helps; negative transfer in red).
+        sharing helps), green where the paired test finds a gain (``significant``),
+        red where it finds negative transfer (``negative_transfer``), grey otherwise.
+        The baseline's bars are labelled with its model (``report.attrs["baseline"]``,
+        or the dict's ``"baseline_name"``).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
@@ -294,7 +356,12 @@ def plot_single_task_comparison(report, *, relative=False, ax=None):
     if relative:
         difference = np.asarray(columns["difference"], dtype=np.float64)
         error = np.asarray(columns["difference_se"], dtype=np.float64)
-        colors = ["tab:red" if d < 0 else "tab:green" for d in difference]
+        negative = np.asarray(columns.get("negative_transfer", np.zeros(len(names))), bool)
+        significant = np.asarray(columns.get("significant", np.zeros(len(names))), bool)
+        colors = [
+            "tab:red" if bad else "tab:green" if (good and d > 0) else "tab:grey"
+            for d, bad, good in zip(difference, negative, significant, strict=True)
+        ]
         ax.bar(positions, difference, yerr=np.nan_to_num(error), color=colors, capsize=4)
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set_ylabel("multi-task minus single-task score")
@@ -302,7 +369,7 @@ def plot_single_task_comparison(report, *, relative=False, ax=None):
     else:
         series = [("multi_task", "multi-task"), ("single_task", "single-task")]
         if "baseline" in columns:
-            series.append(("baseline", "baseline"))
+            series.append(("baseline", f"baseline: {_baseline_name(report)}"))
         width = 0.8 / len(series)
         for k, (key, label) in enumerate(series):
             values = np.asarray(columns[key], dtype=np.float64)

@@ -56,6 +56,7 @@ def test_learning_curves(fitted):
         "task1 (valid)",
         "task2 (train)",
         "task2 (valid)",
+        f"best epoch ({fitted.best_epoch_}), kept",
     ]
     np.testing.assert_allclose(
         ax.get_lines()[0].get_ydata(), fitted.history_[:, "train_loss_task0"]
@@ -63,7 +64,8 @@ def test_learning_curves(fitted):
     assert ax.get_lines()[1].get_linestyle() == "--"
     _, given = plt.subplots()
     ax = plot_learning_curves(fitted, tasks=["task1"], kind="score", ax=given)
-    assert ax is given and len(ax.get_lines()) == 2
+    assert ax is given and len(ax.get_lines()) == 3
+    assert ax.get_lines()[-1].get_xdata()[0] == fitted.best_epoch_
     with pytest.raises(ValueError, match="Unknown task"):
         plot_learning_curves(fitted, tasks=["nope"])
     with pytest.raises(ValueError, match="kind must be"):
@@ -98,6 +100,35 @@ def test_task_affinity_heatmap(fitted):
         plot_task_affinity(np.eye(2), task_names=["a"])
 
 
+def test_score_curves_name_each_task_metric(fitted):
+    ax = plot_learning_curves(fitted, kind="score")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:6] == [
+        "task0, r2 (train)",
+        "task0, r2 (valid)",
+        "task1, accuracy (train)",
+        "task1, accuracy (valid)",
+        "task2, accuracy (train)",
+        "task2, accuracy (valid)",
+    ]
+    assert "greater is better" in ax.get_ylabel()
+    # a bare history has no tasks to name the metrics of
+    labels = [line.get_label() for line in plot_learning_curves(fitted.history_).get_lines()]
+    assert labels[0] == "task0 (train)"
+
+
+def test_task_affinity_of_a_model_that_recorded_none_is_a_clear_error():
+    X, y = make_mixed(n_samples=60)
+    est = MultiTaskNetEstimator(**{**FAST, "max_epochs": 2})
+    with pytest.raises(ValueError, match="unfitted MultiTaskNetEstimator; fit it with record_"):
+        plot_task_affinity(est)
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="recorded no task affinity: it has neither task_aff"):
+        plot_task_affinity(est)
+    with pytest.raises(ValueError, match="record_task_affinity=True"):
+        plot_task_affinity(make_pipeline(StandardScaler(), est).fit(X, y))
+
+
 def _report():
     return pd.DataFrame(
         {
@@ -123,9 +154,22 @@ def test_single_task_comparison_bars():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "multi-task",
         "single-task",
-        "baseline",
+        "baseline: user model",
     ]
+    report = _report()
+    report.attrs["baseline"] = "HistGradientBoosting"
+    ax = plot_single_task_comparison(report)
+    assert ax.get_legend().get_texts()[2].get_text() == "baseline: HistGradientBoosting"
+    # without a test's verdict, no bar is painted as a gain or as negative transfer
     ax = plot_single_task_comparison(_report(), relative=True)
+    colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colors == [matplotlib.colors.to_hex("tab:grey")] * 2
+    tested = _report().assign(significant=[True, False], negative_transfer=[False, False])
+    ax = plot_single_task_comparison(tested, relative=True)
+    colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colors == [matplotlib.colors.to_hex("tab:green"), matplotlib.colors.to_hex("tab:grey")]
+    tested = tested.assign(significant=[True, True], negative_transfer=[False, True])
+    ax = plot_single_task_comparison(tested, relative=True)
     colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
     assert colors == [matplotlib.colors.to_hex("tab:green"), matplotlib.colors.to_hex("tab:red")]
     with pytest.raises(TypeError, match="compare_single_task"):
