@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,19 +20,32 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from skorch.callbacks import Callback
 
 from ._callbacks import EpochProgress, describe_tasks, report_end_of_training, restored_epoch
 from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._doc_link import DocLinkMixin
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
+from ._random import FitGenerators, drawing_from, use_generator_dropout
+from ._random import active as active_generators
 from ._relationship import attach as attach_relationships
 from ._relationship import fitted_relationships
 from ._targets import TargetTable, as_target_table
-from .architectures import NetworkConfig, TaskHeadSpec, get_architecture
+from ._validation import (
+    LAYER_SIZES,
+    Interval,
+    InvalidParameterError,
+    Real,
+    StrOptions,
+    check_layer_sizes,
+    finite,
+    positive_int,
+)
+from .architectures import Architecture, NetworkConfig, TaskHeadSpec, get_architecture
 from .metrics import task_score
 from .tasks import TaskEncoder, resolve_tasks
-from .weighting import get_weighting
+from .weighting import LossWeighting, get_weighting
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -357,53 +372,71 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         tags.regressor_tags = RegressorTags()
         return tags
 
-    def _check_params(self) -> None:
-        def positive_int(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        "tasks": [None, Mapping, list, tuple],
+        "task_weights": [None, Mapping],
+        "loss_weighting": [str, LossWeighting],
+        "architecture": [str, Architecture, torch.nn.Module, callable],
+        "hidden_layer_sizes": LAYER_SIZES,
+        "activation": [str],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "head_layer_sizes": LAYER_SIZES,
+        "optimizer": [str, callable],
+        "lr": [finite(0, closed="neither")],
+        "alpha": [finite(0)],
+        "batch_size": [positive_int],
+        "max_epochs": [positive_int],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [positive_int],
+        "tol": [finite(0)],
+        "warm_start": ["boolean"],
+        "callbacks": [None, list, tuple],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "record_task_affinity": ["boolean", positive_int],
+        "task_relation": [None, str, BaseEstimator],
+        "checkpoint_dir": [None, str, os.PathLike],
+        "precision": [None, StrOptions({"bf16", "fp16"})],
+        "compile": ["boolean", dict],
+    }
 
-        for name in ("batch_size", "max_epochs", "n_iter_no_change"):
-            positive_int(name)
-        for name in ("hidden_layer_sizes", "head_layer_sizes"):
-            sizes = getattr(self, name)
-            if isinstance(sizes, numbers.Integral):
-                sizes = (sizes,)
-            if not all(isinstance(s, numbers.Integral) and int(s) >= 1 for s in sizes):
-                raise ValueError(f"{name} must hold positive ints; got {getattr(self, name)!r}.")
-        for name, low, high in (
-            ("dropout", 0.0, 1.0),
-            ("validation_fraction", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not low <= float(value) < high:
-                raise ValueError(f"{name} must be in [{low}, {high}); got {value!r}.")
-        for name in ("lr", "alpha", "tol"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive; got {self.lr!r}.")
+    def _check_params(self) -> None:
+        """Validate the parameters (``_parameter_constraints``, then what they cannot say)."""
+        self._validate_params()
+        owner = type(self).__name__
+        check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", owner)
+        check_layer_sizes(self.head_layer_sizes, "head_layer_sizes", owner)
+        for index, callback in enumerate(self.callbacks or ()):
+            if isinstance(callback, tuple) and len(callback) == 2:
+                name, callback = callback
+                if not isinstance(name, str):
+                    raise InvalidParameterError(
+                        f"callbacks[{index}] is a pair whose name {name!r} is not a str."
+                    )
+            if not (
+                isinstance(callback, Callback)
+                or (isinstance(callback, type) and issubclass(callback, Callback))
+            ):
+                raise InvalidParameterError(
+                    f"callbacks[{index}]={callback!r} is not a skorch callback (an instance "
+                    "or subclass of skorch.callbacks.Callback, or a (name, callback) pair)."
+                )
         if self.early_stopping and self.validation_fraction <= 0:
             raise ValueError("early_stopping=True needs validation_fraction > 0.")
-        if self.precision not in (None, "bf16", "fp16"):
-            raise ValueError(f"precision must be None, 'bf16' or 'fp16'; got {self.precision!r}.")
-        if not isinstance(self.compile, bool | dict):
-            raise ValueError(
-                "compile must be True, False or a dict of torch.compile keyword arguments; "
-                f"got {self.compile!r}."
-            )
 
     def _network_config(self) -> NetworkConfig:
-        def sizes(value):
-            return (int(value),) if isinstance(value, numbers.Integral) else tuple(map(int, value))
-
+        owner = type(self).__name__
         return NetworkConfig(
-            hidden_layer_sizes=sizes(self.hidden_layer_sizes),
+            hidden_layer_sizes=check_layer_sizes(
+                self.hidden_layer_sizes, "hidden_layer_sizes", owner
+            ),
             activation=self.activation,
             dropout=float(self.dropout),
             batch_norm=bool(self.batch_norm),
-            head_layer_sizes=sizes(self.head_layer_sizes),
+            head_layer_sizes=check_layer_sizes(self.head_layer_sizes, "head_layer_sizes", owner),
         )
 
     def _optimizer_class(self):
@@ -596,26 +629,29 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         self._check_batch_norm(len(split.train))
         if device.type == "cuda":
             split = _place_on_device(split, device)
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            if not keep:
-                self.net_ = self._build_net(X.shape[1], device, full_fit)
-            self.net_.generator_ = torch.Generator().manual_seed(seed)
-            check_precision(self.precision, device, self.net_.criterion_.weighting)
-            self.net_.precision, self.net_.compile_module = self.precision, self.compile
-            checkpoint = None
-            if self.checkpoint_dir is not None and full_fit and not keep:
-                from ._persistence import FitCheckpoint
+        # The fit's own generators (initialisation, shuffling, dropout, random
+        # weightings): torch's global random state is neither used nor changed, so
+        # seeded fits in concurrent threads are reproducible (see _random.py).
+        generators = FitGenerators(seed, device)
+        if not keep:
+            self.net_ = self._build_net(X.shape[1], device, full_fit, generators.init)
+        self.net_.generator_ = generators.shuffle
+        self.net_.random_generators_ = generators
+        check_precision(self.precision, device, self.net_.criterion_.weighting)
+        self.net_.precision, self.net_.compile_module = self.precision, self.compile
+        checkpoint = None
+        if self.checkpoint_dir is not None and full_fit and not keep:
+            from ._persistence import FitCheckpoint
 
-                checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
-                epochs = checkpoint.epochs_left
-                checkpoint.attach(self.net_)
-            try:
+            checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
+            epochs = checkpoint.epochs_left
+            checkpoint.attach(self.net_)
+        try:
+            with active_generators(generators):
                 self._run(split, epochs, full_fit)
-            finally:
-                if checkpoint is not None:
-                    checkpoint.detach(self.net_)
+        finally:
+            if checkpoint is not None:
+                checkpoint.detach(self.net_)
         self._after_training()
         return self
 
@@ -672,14 +708,33 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
             data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid]))
         )
 
-    def _build_net(self, n_features: int, device: torch.device, full_fit: bool) -> MultiTaskNet:
+    def _build_net(
+        self,
+        n_features: int,
+        device: torch.device,
+        full_fit: bool,
+        generator: torch.Generator | None = None,
+    ) -> MultiTaskNet:
+        """Build and initialise the net; its initial weights are drawn from ``generator``
+        (a fixed one when None: loading overwrites them), never from torch's global
+        random state."""
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        with drawing_from(generator):
+            return self._build_net_drawing(n_features, device, full_fit)
+
+    def _build_net_drawing(
+        self, n_features: int, device: torch.device, full_fit: bool
+    ) -> MultiTaskNet:
         names = [task.name for task in self.tasks_]
         heads = [
             TaskHeadSpec(task.name, encoder.n_outputs, task.depth, task.inputs_from)
             for task, encoder in zip(self.tasks_, self.encoders_, strict=True)
         ]
         architecture = copy.deepcopy(get_architecture(self.architecture))
-        module = architecture.build(n_features, heads, self._network_config())
+        module = use_generator_dropout(
+            architecture.build(n_features, heads, self._network_config())
+        )
         kinds = [encoder.kind for encoder in self.encoders_]
         weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(
             self._base_weights(names), task_kinds=kinds

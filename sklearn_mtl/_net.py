@@ -49,6 +49,7 @@ _TRAINING_STATE = (
     "last_good_state_",
     "finite_steps_",
     "step_in_epoch_",
+    "random_generators_",
 )
 # Not pickled either: the above, and compiled functions and the fp16 gradient scaler,
 # which are kept between fits (warm start, partial_fit) and rebuilt on demand.

@@ -566,8 +566,9 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
     estimator.task_weights_ = _decode(fitted["task_weights_"], "task_weights_")
 
     torch_device = estimator._torch_device()
-    with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep the
-        net = estimator._build_net(estimator.n_features_in_, torch_device, full_fit=False)
+    # built from a fixed generator (torch's global random state is left alone); the
+    # saved weights replace the initial ones
+    net = estimator._build_net(estimator.n_features_in_, torch_device, full_fit=False)
     load_module_state(net.module_, _take(tensors, "module."), "network")
     load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
     _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"])
@@ -635,7 +636,7 @@ class FitCheckpoint(Callback):
     (a temporary file renamed), so a crash never leaves a half-written checkpoint.
 
     Restored: the network, the loss weighting's state, the optimizer state, the
-    history, the shuffling generator, torch's global random state (dropout) and early
+    history, the fit's random generators (shuffling, dropout, random weightings) and early
     stopping's state. Not restored: the state of user callbacks.
 
     Parameters
@@ -695,13 +696,10 @@ class FitCheckpoint(Callback):
         tensors = _net_tensors(net)
         optimizer_tensors, optimizer_meta = _optimizer_state(net.optimizer_)
         tensors.update(optimizer_tensors)
-        tensors["rng.torch"] = torch.get_rng_state()
-        generator = getattr(net, "generator_", None)
-        if generator is not None:
-            tensors["rng.shuffle"] = generator.get_state()
-        device = torch.device(net.device)
-        if device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+        generators = getattr(net, "random_generators_", None)
+        if generators is not None:  # the fit's own generators (shuffling, dropout, ...)
+            for name, state in generators.state().items():
+                tensors[f"rng.{name}"] = state
         stopper_meta = None
         stopper = _stopper(net)
         if stopper is not None and hasattr(stopper, "misses_"):
@@ -733,12 +731,15 @@ class FitCheckpoint(Callback):
         _load_optimizer_state(net.optimizer_, tensors, meta["optimizer"])
         net.history = History(_decode(meta["history"], "history"))
         _restore_relation(net, meta.get("task_relation"))
-        torch.set_rng_state(tensors["rng.torch"])
-        if "rng.shuffle" in tensors and getattr(net, "generator_", None) is not None:
-            net.generator_.set_state(tensors["rng.shuffle"])
-        device = torch.device(net.device)
-        if "rng.cuda" in tensors and device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        generators = getattr(net, "random_generators_", None)
+        if generators is not None:
+            generators.set_state(
+                {
+                    name: tensors[f"rng.{name}"]
+                    for name in generators.state()
+                    if f"rng.{name}" in tensors
+                }
+            )
         stopper = _stopper(net)
         saved = meta.get("stopper")
         if stopper is not None and saved is not None:

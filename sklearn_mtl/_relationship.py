@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from ._doc_link import DocLinkMixin
+from ._validation import finite
 from .weighting._gradient import task_gradients
 
 __all__ = ["MTRL", "GradientAffinity", "get_task_relation", "relation_matrix_frame"]
@@ -172,23 +173,15 @@ class MTRL(DocLinkMixin, BaseEstimator):
     (True, True)
     """
 
+    _parameter_constraints: ClassVar[dict] = {"strength": [finite(0)], "epsilon": [finite(0)]}
+
     def __init__(self, strength: float = 0.01, epsilon: float = 1e-4):
         self.strength = strength
         self.epsilon = epsilon
 
     def build(self, module: nn.Module, task_names: Sequence[str]) -> MTRLRegularizer:
         """Return the runtime regulariser for a built multi-task module."""
-        for name in ("strength", "epsilon"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise ValueError(
-                    f"MTRL {name} must be a finite non-negative number; got {value!r}."
-                )
+        self._validate_params()
         return MTRLRegularizer(module, task_names, float(self.strength), float(self.epsilon))
 
 

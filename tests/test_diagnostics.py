@@ -337,7 +337,7 @@ def test_record_task_affinity_variants():
     # each task's part of it is its own, so distinct tasks are orthogonal
     off_diagonal = est.task_affinity_.to_numpy()[~np.eye(3, dtype=bool)]
     np.testing.assert_allclose(off_diagonal, 0.0, atol=1e-6)
-    with pytest.raises(ValueError, match="record_task_affinity must be"):
+    with pytest.raises(ValueError, match="record_task_affinity"):
         MultiTaskNetEstimator(record_task_affinity=-1, **FAST).fit(X, y)
 
 
@@ -371,5 +371,5 @@ def test_mtrl_head_shapes_and_errors():
     assert est.task_relation_.shape == (3, 3)
     with pytest.raises(ValueError, match="task_relation="):
         MultiTaskNetEstimator(task_relation="bogus", **FAST).fit(X, y)
-    with pytest.raises(ValueError, match="strength must be"):
+    with pytest.raises(ValueError, match="strength"):
         MultiTaskNetEstimator(task_relation=MTRL(strength=-1.0), **FAST).fit(X, y)

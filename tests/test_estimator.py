@@ -283,14 +283,14 @@ def test_bad_input_at_predict_and_bad_parameters(mixed, fast_params):
     with pytest.raises(ValueError, match="y has 2 column"):
         est.score(X, y[:, :2])
     for params, message in [
-        ({"batch_size": 0}, "batch_size must be a positive int"),
-        ({"dropout": 1.5}, "dropout must be in"),
+        ({"batch_size": 0}, "'batch_size' parameter of MultiTaskNetEstimator must be an int"),
+        ({"dropout": 1.5}, "'dropout' parameter of MultiTaskNetEstimator must be a float"),
         ({"optimizer": "lbfgs"}, "optimizer='lbfgs' is not supported"),
         ({"activation": "swish"}, "activation='swish' is not supported"),
         ({"device": "tpu"}, "device='tpu'"),
         ({"loss_weighting": "magic"}, "loss_weighting='magic' is not supported"),
         ({"architecture": "magic"}, "architecture='magic' is not supported"),
-        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must hold positive ints"),
+        ({"hidden_layer_sizes": (8, 0)}, "'hidden_layer_sizes' parameter of .* must hold ints"),
     ]:
         with pytest.raises(ValueError, match=message):
             MultiTaskNetEstimator(**{**fast_params, **params}).fit(X, y)

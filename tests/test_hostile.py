@@ -153,3 +153,122 @@ def test_grid_search_on_a_table_sorted_by_class_gives_finite_scores():
         warnings.simplefilter("ignore", UnseenLabelWarning)
         search.fit(X, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+# -- 7/11. parameters: one validation, numpy scalars welcome ---------------------------
+def _two_tasks():
+    X = _X()
+    return X, np.column_stack([X[:, 0], X[:, 1] + X[:, 2]])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"loss_weighting": "mgda_object_np_int"},
+        {"lr": np.float32(0.01), "batch_size": np.int64(16), "max_epochs": np.int32(1)},
+        {"hidden_layer_sizes": np.arange(3, 5), "dropout": np.float64(0.1)},
+        {"architecture": "mmoe_np"},
+    ],
+    ids=["mgda-max_iter", "estimator-scalars", "arange-sizes", "mmoe-n_experts"],
+)
+def test_numpy_scalars_are_accepted_everywhere(params):
+    from sklearn_mtl.architectures import MMoE
+    from sklearn_mtl.weighting import MGDA, GradNorm
+
+    params = dict(params)
+    if params.get("loss_weighting") == "mgda_object_np_int":
+        params["loss_weighting"] = MGDA(max_iter=np.int64(100))
+    if params.get("architecture") == "mmoe_np":
+        params["architecture"] = MMoE(n_experts=np.int64(2), expert_layer_sizes=np.array([3]))
+    X, y = _two_tasks()
+    est = MultiTaskNetEstimator(**{**TINY, **params}).fit(X, y)
+    assert est.predict(X).shape == y.shape
+    MultiTaskNetEstimator(loss_weighting=GradNorm(alpha=np.float32(1.5)), **TINY).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: {"hidden_layer_sizes": None}, "hidden_layer_sizes"),
+        (lambda: {"hidden_layer_sizes": (4, 2.5)}, "hidden_layer_sizes"),
+        (lambda: {"head_layer_sizes": "8"}, "head_layer_sizes"),
+        (lambda: {"callbacks": [1]}, "callbacks"),
+        (lambda: {"callbacks": [("name", object())]}, "callbacks"),
+        (lambda: {"batch_size": 2.0}, "batch_size"),
+        (lambda: {"lr": float("nan")}, "lr"),
+        (lambda: {"lr": 0}, "lr"),
+        (lambda: {"alpha": float("inf")}, "alpha"),
+        (lambda: {"dropout": 1.0}, "dropout"),
+        (lambda: {"precision": "fp8"}, "precision"),
+        (lambda: {"random_state": "zero"}, "random_state"),
+        (lambda: {"early_stopping": "yes"}, "early_stopping"),
+        (lambda: _arch("MMoE", n_experts=2.7), "n_experts"),
+        (lambda: _arch("MMoE", n_experts="four"), "n_experts"),
+        (lambda: _arch("MMoE", expert_layer_sizes=[4, 0]), "expert_layer_sizes"),
+        (lambda: _arch("PLE", n_levels=0), "n_levels"),
+        (lambda: _arch("CrossStitch", self_weight=1.5), "self_weight"),
+        (lambda: _arch("TaskAttention", layers="some"), "layers"),
+        (lambda: _weighting("MGDA", max_iter=2.5), "max_iter"),
+        (lambda: _weighting("DBMTL", beta=1.0), "beta"),
+        (lambda: _weighting("GradNorm", gradient_on="weights"), "gradient_on"),
+        (lambda: _weighting("RandomLossWeighting", distribution="beta"), "distribution"),
+        (lambda: {"task_relation": _mtrl(strength=-1.0)}, "strength"),
+    ],
+)
+def test_bad_parameters_name_themselves(make, name):
+    X, y = _two_tasks()
+    with pytest.raises((ValueError, TypeError), match=name) as error:
+        MultiTaskNetEstimator(**{**TINY, **make()}).fit(X, y)
+    assert type(error.value).__module__.split(".")[0] in {"sklearn", "sklearn_mtl", "builtins"}
+
+
+def _arch(name, **params):
+    from sklearn_mtl import architectures
+
+    return {"architecture": getattr(architectures, name)(**params)}
+
+
+def _weighting(name, **params):
+    from sklearn_mtl import weighting
+
+    return {"loss_weighting": getattr(weighting, name)(**params)}
+
+
+def _mtrl(**params):
+    from sklearn_mtl import MTRL
+
+    return MTRL(**params)
+
+
+# -- 6. threads -----------------------------------------------------------------------------
+def test_seeded_fits_are_reproducible_in_threads_and_leave_torch_global_state_alone():
+    import torch
+    from joblib import Parallel, delayed, parallel_backend
+
+    X, y = _two_tasks()
+    params = {**TINY, "dropout": 0.3, "loss_weighting": "rlw", "max_epochs": 3}
+
+    def fit(seed):
+        return MultiTaskNetEstimator(**{**params, "random_state": seed}).fit(X, y).predict(X)
+
+    before = torch.get_rng_state()
+    sequential = [fit(seed) for seed in (0, 1, 0, 1)]
+    assert torch.equal(before, torch.get_rng_state())
+    with parallel_backend("threading", n_jobs=4):
+        threaded = Parallel()(delayed(fit)(seed) for seed in (0, 1, 0, 1))
+    for a, b in zip(sequential, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(sequential[0], sequential[1])
+
+
+def test_grid_search_with_threads_scores_as_with_one_job():
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _two_tasks()
+    est = MultiTaskNetEstimator(**{**TINY, "dropout": 0.2, "loss_weighting": "pcgrad"})
+    grid = {"lr": [1e-3, 1e-2], "alpha": [0.0, 1e-3]}
+    one = GridSearchCV(est, grid, cv=2).fit(X, y).cv_results_["mean_test_score"]
+    with parallel_backend("threading", n_jobs=4):
+        threaded = GridSearchCV(est, grid, cv=2, n_jobs=4).fit(X, y)
+    np.testing.assert_array_equal(one, threaded.cv_results_["mean_test_score"])

@@ -41,9 +41,9 @@ def test_bf16_predictions_close_to_float32():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"precision": "fp8"}, "precision must be None, 'bf16' or 'fp16'"),
+        ({"precision": "fp8"}, "'precision' parameter of MultiTaskNetEstimator must be"),
         ({"precision": "fp16"}, "needs a CUDA device"),
-        ({"compile": "yes"}, "compile must be True, False or a dict"),
+        ({"compile": "yes"}, "'compile' parameter of MultiTaskNetEstimator must be"),
     ],
 )
 def test_invalid_options_raise(params, message):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
 
+from .._validation import Interval, Real
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -143,12 +144,15 @@ class CrossStitch(Architecture):
             [0.1000, 0.9000]])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "self_weight": [Interval(Real, 0, 1, closed="both")],
+    }
+
     def __init__(self, self_weight: float = 0.9):
         self.self_weight = self_weight
 
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> CrossStitchModule:
-        if not 0.0 <= self.self_weight <= 1.0:
-            raise ValueError(f"self_weight must be in [0, 1]; got {self.self_weight!r}.")
+        self._validate_params()
         return CrossStitchModule(n_features, tasks, config, self.self_weight)

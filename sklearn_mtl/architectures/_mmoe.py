@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from .._validation import LAYER_SIZES, check_layer_sizes, positive_int
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -129,6 +131,12 @@ class MMoE(Architecture):
     ((4, 3), True)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_experts": [positive_int],
+        "expert_layer_sizes": [None, *LAYER_SIZES],
+        "tower_layer_sizes": [None, *LAYER_SIZES],
+    }
+
     def __init__(
         self,
         n_experts: int = 4,
@@ -142,8 +150,7 @@ class MMoE(Architecture):
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> MMoEModule:
-        if int(self.n_experts) < 1:
-            raise ValueError(f"n_experts must be >= 1; got {self.n_experts!r}.")
+        self._validate_params()
         return MMoEModule(
             n_features,
             tasks,
@@ -151,6 +158,8 @@ class MMoE(Architecture):
             int(self.n_experts),
             config.hidden_layer_sizes
             if self.expert_layer_sizes is None
-            else self.expert_layer_sizes,
-            config.head_layer_sizes if self.tower_layer_sizes is None else self.tower_layer_sizes,
+            else check_layer_sizes(self.expert_layer_sizes, "expert_layer_sizes", "MMoE"),
+            config.head_layer_sizes
+            if self.tower_layer_sizes is None
+            else check_layer_sizes(self.tower_layer_sizes, "tower_layer_sizes", "MMoE"),
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
 
+from .._validation import LAYER_SIZES, check_layer_sizes, positive_int
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -243,6 +244,14 @@ class PLE(Architecture):
     3
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "n_levels": [positive_int],
+        "n_shared_experts": [positive_int],
+        "n_task_experts": [positive_int],
+        "expert_layer_sizes": [None, *LAYER_SIZES],
+        "tower_layer_sizes": [None, *LAYER_SIZES],
+    }
+
     def __init__(
         self,
         n_levels: int = 2,
@@ -260,9 +269,7 @@ class PLE(Architecture):
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> PLEModule:
-        for param in ("n_levels", "n_shared_experts", "n_task_experts"):
-            if int(getattr(self, param)) < 1:
-                raise ValueError(f"{param} must be >= 1; got {getattr(self, param)!r}.")
+        self._validate_params()
         return PLEModule(
             n_features,
             tasks,
@@ -272,6 +279,8 @@ class PLE(Architecture):
             int(self.n_task_experts),
             config.hidden_layer_sizes
             if self.expert_layer_sizes is None
-            else self.expert_layer_sizes,
-            config.head_layer_sizes if self.tower_layer_sizes is None else self.tower_layer_sizes,
+            else check_layer_sizes(self.expert_layer_sizes, "expert_layer_sizes", "PLE"),
+            config.head_layer_sizes
+            if self.tower_layer_sizes is None
+            else check_layer_sizes(self.tower_layer_sizes, "tower_layer_sizes", "PLE"),
         )

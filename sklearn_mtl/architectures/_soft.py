@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from .._validation import finite
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -125,12 +127,15 @@ class SoftSharing(Architecture):
     True
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "strength": [finite(0)],
+    }
+
     def __init__(self, strength: float = 0.01):
         self.strength = strength
 
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> SoftSharingModule:
-        if not self.strength >= 0:
-            raise ValueError(f"strength must be >= 0; got {self.strength!r}.")
+        self._validate_params()
         return SoftSharingModule(n_features, tasks, config, self.strength)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
 
+from .._validation import StrOptions
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -151,12 +152,15 @@ class TaskAttention(Architecture):
     [(5, 8), (5, 6)]
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "layers": [StrOptions({"all", "last"})],
+    }
+
     def __init__(self, layers: str = "all"):
         self.layers = layers
 
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> TaskAttentionModule:
-        if self.layers not in ("all", "last"):
-            raise ValueError(f"layers must be 'all' or 'last'; got {self.layers!r}.")
+        self._validate_params()
         return TaskAttentionModule(n_features, tasks, config, self.layers)

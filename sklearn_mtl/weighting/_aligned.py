@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._validation import StrOptions
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 
 __all__ = ["AlignedMTL", "aligned_coefficients"]
 
@@ -98,11 +100,15 @@ class AlignedMTL(LossWeighting):
     tensor([1., 1.])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+    }
+
     def __init__(self, gradient_on: str = "parameters"):
         self.gradient_on = gradient_on
 
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _AlignedModule:
-        check_gradient_on(self.gradient_on)
+        self._validate_params()
         return _AlignedModule(base_weights, self.gradient_on)

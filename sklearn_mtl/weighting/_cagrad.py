@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._validation import StrOptions, finite, positive_int
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 from ._solvers import minimize_on_simplex_smooth
-from ._utils import check_number
 
 __all__ = ["CAGrad", "cagrad_coefficients"]
 
@@ -127,6 +128,12 @@ class CAGrad(LossWeighting):
     tensor([0.2500, 0.5000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "c": [finite(0)],
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+        "max_iter": [positive_int],
+    }
+
     def __init__(self, c: float = 0.5, gradient_on: str = "parameters", max_iter: int = 500):
         self.c = c
         self.gradient_on = gradient_on
@@ -135,7 +142,5 @@ class CAGrad(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _CAGradModule:
-        check_number("c", self.c, low=0)
-        check_gradient_on(self.gradient_on)
-        check_number("max_iter", self.max_iter, low=1)
+        self._validate_params()
         return _CAGradModule(base_weights, self.gradient_on, self.c, self.max_iter)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from .._validation import Interval, Real, StrOptions, finite
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
-from ._utils import EPS, as_mask, check_number
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
+from ._utils import EPS, as_mask
 
 __all__ = ["DBMTL"]
 
@@ -111,6 +113,12 @@ class DBMTL(LossWeighting):
     tensor([0.1000, 0.1000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "beta": [Interval(Real, 0, 1, closed="left")],
+        "beta_sigma": [finite(0)],
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+    }
+
     def __init__(self, beta: float = 0.9, beta_sigma: float = 0.5, gradient_on: str = "parameters"):
         self.beta = beta
         self.beta_sigma = beta_sigma
@@ -119,9 +127,5 @@ class DBMTL(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _DBMTLModule:
-        check_number("beta", self.beta, low=0)
-        if self.beta >= 1:
-            raise ValueError(f"beta must be < 1, got {self.beta!r}.")
-        check_number("beta_sigma", self.beta_sigma, low=0)
-        check_gradient_on(self.gradient_on)
+        self._validate_params()
         return _DBMTLModule(base_weights, self.gradient_on, self.beta, self.beta_sigma)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from .._validation import finite
 from ._base import LossLevelWeighting, LossWeighting
-from ._utils import check_number
 
 __all__ = ["DynamicWeightAverage"]
 
@@ -80,11 +81,15 @@ class DynamicWeightAverage(LossWeighting):
     tensor([0.8756, 1.1244])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "temperature": [finite(0, closed="neither")],
+    }
+
     def __init__(self, temperature: float = 2.0):
         self.temperature = temperature
 
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _DWAModule:
-        check_number("temperature", self.temperature, low=0, strict=True)
+        self._validate_params()
         return _DWAModule(base_weights, self.temperature)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from .._validation import finite
 from ._base import LossLevelWeighting, LossWeighting
-from ._utils import EPS, adam_step, as_mask, check_number, masked_softmax
+from ._utils import EPS, adam_step, as_mask, masked_softmax
 
 __all__ = ["FAMO"]
 
@@ -118,6 +120,11 @@ class FAMO(LossWeighting):
     True
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "lr": [finite(0, closed="neither")],
+        "weight_decay": [finite(0)],
+    }
+
     def __init__(self, lr: float = 0.025, weight_decay: float = 0.01):
         self.lr = lr
         self.weight_decay = weight_decay
@@ -125,6 +132,5 @@ class FAMO(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _FAMOModule:
-        check_number("lr", self.lr, low=0, strict=True)
-        check_number("weight_decay", self.weight_decay, low=0)
+        self._validate_params()
         return _FAMOModule(base_weights, self.lr, self.weight_decay)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from .._validation import StrOptions, finite
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
-from ._utils import EPS, adam_step, as_mask, check_number
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
+from ._utils import EPS, adam_step, as_mask
 
 __all__ = ["GradNorm", "gradnorm_gradient"]
 
@@ -145,6 +147,12 @@ class GradNorm(LossWeighting):
     tensor([1.6000, 0.4000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "alpha": [finite(0)],
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+        "lr": [finite(0, closed="neither")],
+    }
+
     def __init__(self, alpha: float = 1.5, gradient_on: str = "parameters", lr: float = 0.025):
         self.alpha = alpha
         self.gradient_on = gradient_on
@@ -153,7 +161,5 @@ class GradNorm(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _GradNormModule:
-        check_number("alpha", self.alpha, low=0)
-        check_gradient_on(self.gradient_on)
-        check_number("lr", self.lr, low=0, strict=True)
+        self._validate_params()
         return _GradNormModule(base_weights, self.gradient_on, self.alpha, self.lr)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from .._validation import StrOptions
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 
 __all__ = ["IMTL", "imtl_coefficients"]
 
@@ -122,6 +124,11 @@ class IMTL(LossWeighting):
     tensor([1.0000, 0.4142])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "scale_losses": ["boolean"],
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+    }
+
     def __init__(self, scale_losses: bool = False, gradient_on: str = "parameters"):
         self.scale_losses = scale_losses
         self.gradient_on = gradient_on
@@ -129,7 +136,5 @@ class IMTL(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _IMTLModule:
-        if not isinstance(self.scale_losses, bool | np.bool_):
-            raise ValueError(f"scale_losses must be a bool, got {self.scale_losses!r}.")
-        check_gradient_on(self.gradient_on)
+        self._validate_params()
         return _IMTLModule(base_weights, self.gradient_on, self.scale_losses)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._validation import StrOptions, positive_int
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 from ._solvers import min_norm_simplex
-from ._utils import check_choice, check_number
 
 __all__ = ["MGDA"]
 
@@ -88,6 +89,12 @@ class MGDA(LossWeighting):
     tensor([0.9000, 0.3000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "normalization": [StrOptions(set(_NORMALIZATIONS))],
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+        "max_iter": [positive_int],
+    }
+
     def __init__(
         self,
         normalization: str = "none",
@@ -101,7 +108,5 @@ class MGDA(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _MGDAModule:
-        check_choice("normalization", self.normalization, _NORMALIZATIONS)
-        check_gradient_on(self.gradient_on)
-        check_number("max_iter", self.max_iter, low=1)
+        self._validate_params()
         return _MGDAModule(base_weights, self.gradient_on, self.normalization, self.max_iter)

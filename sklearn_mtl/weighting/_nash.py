@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._validation import StrOptions, finite, positive_int
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
-from ._utils import check_number
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 
 __all__ = ["NashMTL", "nash_coefficients"]
 
@@ -161,6 +162,12 @@ class NashMTL(LossWeighting):
     tensor([1., 1.])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+        "ridge": [finite(0)],
+        "max_iter": [positive_int],
+    }
+
     def __init__(self, gradient_on: str = "parameters", ridge: float = 1e-6, max_iter: int = 50):
         self.gradient_on = gradient_on
         self.ridge = ridge
@@ -169,7 +176,5 @@ class NashMTL(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _NashModule:
-        check_gradient_on(self.gradient_on)
-        check_number("ridge", self.ridge, low=0)
-        check_number("max_iter", self.max_iter, low=1)
+        self._validate_params()
         return _NashModule(base_weights, self.gradient_on, self.ridge, self.max_iter)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._random import generator_for
+from .._validation import StrOptions
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 
 __all__ = ["PCGrad", "pcgrad_coefficients"]
 
@@ -54,7 +57,8 @@ def pcgrad_coefficients(gram: np.ndarray, orders: Sequence[Sequence[int]]) -> np
 class _PCGradModule(GradientLevelWeighting):
     def solve(self, gram, losses, base_weights):
         n = gram.shape[0]
-        orders = [torch.randperm(n).tolist() for _ in range(n)]
+        generator = generator_for("cpu")  # the fit's own, None outside a fit
+        orders = [torch.randperm(n, generator=generator).tolist() for _ in range(n)]
         return base_weights @ pcgrad_coefficients(gram, orders)
 
 
@@ -74,7 +78,7 @@ class PCGrad(LossWeighting):
     untouched (the update is then the fixed-weight gradient). Only the Gram matrix of the
     gradients is needed: each projected gradient is tracked as a combination of the
     original ones, whose coefficients (weighted by :math:`w`) are the recorded weights.
-    The random orders use torch's global generator.
+    The random orders use the fit's own generator (seeded by ``random_state``).
 
     The fixed ``task_weights`` :math:`w_i` scale each projected gradient (the same as
     scaling the task gradients first: projections are positively homogeneous). The heads
@@ -102,11 +106,15 @@ class PCGrad(LossWeighting):
     tensor([0.5000, 1.5000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+    }
+
     def __init__(self, gradient_on: str = "parameters"):
         self.gradient_on = gradient_on
 
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _PCGradModule:
-        check_gradient_on(self.gradient_on)
+        self._validate_params()
         return _PCGradModule(base_weights, self.gradient_on)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
+from .._random import generator_for
+from .._validation import StrOptions
 from ._base import LossLevelWeighting, LossWeighting
-from ._utils import check_choice, masked_softmax
+from ._utils import masked_softmax
 
 __all__ = ["RandomLossWeighting"]
 
@@ -21,12 +24,13 @@ class _RLWModule(LossLevelWeighting):
 
     def task_weights(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         n, device = self.n_tasks, losses.device
+        generator = generator_for(device)  # the fit's own, None outside a fit
         if self.distribution == "normal":
-            draws = torch.randn(n, device=device)
+            draws = torch.randn(n, device=device, generator=generator)
         elif self.distribution == "uniform":
-            draws = torch.rand(n, device=device)
+            draws = torch.rand(n, device=device, generator=generator)
         else:  # Dirichlet(1, ..., 1) = normalised Exp(1) draws
-            draws = torch.empty(n, device=device).exponential_()
+            draws = torch.empty(n, device=device).exponential_(generator=generator)
             draws = draws / draws.sum()
         # the paper (and its authors' code) normalises every draw with a softmax
         return masked_softmax(draws, present)
@@ -46,7 +50,7 @@ class RandomLossWeighting(LossWeighting):
     - ``"dirichlet"``: :math:`\tilde\lambda \sim \mathrm{Dirichlet}(1, \dots, 1)`.
 
     By symmetry every task weighs :math:`1/T` in expectation; the randomness helps
-    escape the local minima a fixed weighting settles in. Draws use torch's global
+    escape the local minima a fixed weighting settles in. Draws use the fit's own
     generator, seeded by the estimator's ``random_state``. The fixed ``task_weights``
     multiply the losses: the loss is :math:`\sum_t w_t \lambda_t L_t`.
 
@@ -72,11 +76,15 @@ class RandomLossWeighting(LossWeighting):
     (1.0, 0.0)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "distribution": [StrOptions(set(_DISTRIBUTIONS))],
+    }
+
     def __init__(self, distribution: str = "normal"):
         self.distribution = distribution
 
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _RLWModule:
-        check_choice("distribution", self.distribution, _DISTRIBUTIONS)
+        self._validate_params()
         return _RLWModule(base_weights, self.distribution)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from .._kinds import KIND_CLASSES
+from .._validation import Interval, Real
 from ._base import LossLevelWeighting, LossWeighting
-from ._utils import as_mask, check_number
+from ._utils import as_mask
 
 __all__ = ["UncertaintyWeighting"]
 
@@ -80,13 +83,17 @@ class UncertaintyWeighting(LossWeighting):
     tensor([0.5000, 1.0000])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "init_log_var": [Interval(Real, -np.inf, np.inf, closed="neither")],
+    }
+
     def __init__(self, init_log_var: float = 0.0):
         self.init_log_var = init_log_var
 
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _UncertaintyModule:
-        check_number("init_log_var", self.init_log_var)
+        self._validate_params()
         n_tasks = int(base_weights.shape[0])
         kinds = list(task_kinds) if task_kinds is not None else ["regression"] * n_tasks
         if len(kinds) != n_tasks:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .._validation import StrOptions, positive_int
 from ._base import LossWeighting
-from ._gradient import GradientLevelWeighting, check_gradient_on, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
 from ._solvers import nonneg_qp
-from ._utils import check_number
 
 __all__ = ["UPGrad", "upgrad_coefficients"]
 
@@ -95,6 +96,11 @@ class UPGrad(LossWeighting):
     tensor([0.2500, 0.7500])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "gradient_on": [StrOptions(set(GRADIENT_ON))],
+        "max_iter": [positive_int],
+    }
+
     def __init__(self, gradient_on: str = "parameters", max_iter: int = 500):
         self.gradient_on = gradient_on
         self.max_iter = max_iter
@@ -102,6 +108,5 @@ class UPGrad(LossWeighting):
     def build(
         self, base_weights: torch.Tensor, task_kinds: Sequence[str] | None = None
     ) -> _UPGradModule:
-        check_gradient_on(self.gradient_on)
-        check_number("max_iter", self.max_iter, low=1)
+        self._validate_params()
         return _UPGradModule(base_weights, self.gradient_on, self.max_iter)

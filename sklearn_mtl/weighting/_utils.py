@@ -16,15 +16,6 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r} is not supported; expected one of {list(choices)}.")
 
 
-def check_number(name: str, value: object, low: float | None = None, strict: bool = False) -> None:
-    """Raise a ValueError when ``value`` is not a real number (above ``low``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    if low is not None and (value <= low if strict else value < low):
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be {op} {low}, got {value!r}.")
-
-
 def as_mask(present: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The boolean ``present`` vector as 0./1. in ``like``'s dtype and device."""
     return present.to(device=like.device, dtype=like.dtype)
