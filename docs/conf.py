@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import sklearn_mtl
@@ -91,6 +92,14 @@ numpydoc_xref_param_type = False
 # address); the build itself fetches nothing.
 
 # -- sphinx-gallery -----------------------------------------------------------------
+# A warning an example raises is shown in its output as "Category: message", without
+# the build machine's file paths (the default format starts with "/path/to/file.py:12:").
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"{category.__name__}: {message}\n"
+
+
+warnings.formatwarning = _format_warning
+
 # Examples on real data (they load it with sklearn_mtl.datasets) find it through
 # SKLEARN_MTL_DATA, since the gallery runs them from another working directory. Where the
 # data folder is absent they are left out of the gallery rather than failing the build.

@@ -15,7 +15,9 @@ import sys
 import warnings
 from types import FrameType
 
+import joblib
 import numpy as np
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 from tqdm.auto import tqdm
@@ -23,6 +25,12 @@ from tqdm.auto import tqdm
 from .tasks import DEFAULT_METRICS
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Frames a ConvergenceWarning skips to reach the user's code: this package, and the
+# scikit-learn and joblib frames of a Pipeline or a search that called ``fit``.
+_SKIPPED_DIRS = (
+    *(os.path.dirname(os.path.abspath(str(m.__file__))) + os.sep for m in (sklearn, joblib)),
+    _PACKAGE_DIR + os.sep,
+)
 
 
 class EpochProgress(Callback):
@@ -125,10 +133,11 @@ def describe_tasks(tasks) -> str:
 
 
 def _user_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside this package."""
+    """The ``stacklevel`` that points a warning at the first frame outside this package
+    (and outside scikit-learn and joblib, through which a Pipeline or search fits)."""
     frame: FrameType | None = sys._getframe(1)
     level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_SKIPPED_DIRS):
         frame, level = frame.f_back, level + 1
     return level
 

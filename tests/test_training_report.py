@@ -151,3 +151,16 @@ def test_progress_bar_names_history_keys(capsys):
         est.fit(X, y)
     err = capsys.readouterr().err
     assert "train_loss_task0=" in err and "train_score=" in err
+
+
+def test_convergence_warning_through_a_pipeline_points_at_the_caller():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data(100)
+    pipe = make_pipeline(
+        StandardScaler(), MultiTaskNetEstimator(hidden_layer_sizes=(4,), max_epochs=3)
+    )
+    with pytest.warns(ConvergenceWarning) as record:
+        pipe.fit(X, y)
+    assert record[0].filename == __file__

@@ -148,3 +148,15 @@ def test_task_scorer_receives_sample_weight_with_metadata_routing():
         search = GridSearchCV(est, {"lr": [0.01]}, cv=2, scoring=make_task_scorer("task0"))
         with pytest.raises(UnsetMetadataPassedError, match=r"TaskScorer\.set_score_request"):
             search.fit(X, y, sample_weight=weight)
+
+
+def test_api_landing_page_lists_every_top_level_name():
+    import inspect
+    from pathlib import Path
+
+    import sklearn_mtl
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.rst").read_text()
+    for name in sklearn_mtl.__all__:
+        if not inspect.ismodule(getattr(sklearn_mtl, name)):
+            assert f"~sklearn_mtl.{name}\n" in text, name
