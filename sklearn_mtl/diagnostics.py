@@ -136,6 +136,17 @@ def _baseline_for(baseline, task: Task):
     return baseline
 
 
+def _model_name(baseline) -> str:
+    """A readable name of a baseline: its class, a Pipeline's last step, a dict's values."""
+    if isinstance(baseline, Mapping):
+        names = dict.fromkeys(_model_name(model) for model in baseline.values())
+        return " / ".join(names)
+    steps = getattr(baseline, "steps", None)
+    if steps:
+        return _model_name(steps[-1][1])
+    return type(baseline).__name__
+
+
 def _class_columns(model, probabilities, n_classes: int) -> np.ndarray:
     """Probabilities in the encoder's class order (classes the model never saw get 0)."""
     classes = np.asarray(getattr(model, "classes_", np.arange(n_classes))).astype(np.int64)
@@ -371,12 +382,14 @@ def compare_single_task(
         standard error), ``single_task`` and ``single_task_se``, ``difference``
         (multi-task minus single-task, positive when sharing helps) and
         ``difference_se``, ``p_value`` (paired test), ``relative_improvement`` (percent
-        of the single-task score's magnitude), ``negative_transfer`` (True when the
-        multi-task score is lower on average), ``significant`` (``p_value < alpha``);
+        of the single-task score's magnitude), ``significant`` (``p_value < alpha``),
+        ``negative_transfer`` (True when the multi-task score is lower on average
+        *and* the difference is significant: a lower mean alone is not flagged);
         with a baseline also ``baseline``, ``baseline_se``, ``difference_baseline``,
         ``difference_baseline_se``, ``p_value_baseline``. ``report.attrs`` holds
         ``delta_m`` (:func:`delta_m` of the mean scores, percent), ``delta_m_se`` (the
-        standard error of the per-fold Delta_m), ``n_splits``, ``test`` and
+        standard error of the per-fold Delta_m), ``n_splits``, ``test``, ``baseline_name``
+        (the baseline's model name, None without one) and
         ``fold_scores`` (a dict of ``(n_splits, n_tasks)`` arrays). The dict form has
         the same keys, with ``"task"`` and per-task arrays.
 
@@ -520,8 +533,9 @@ def compare_single_task(
         report[key] = np.asarray(values, dtype=np.float64)
     difference = np.asarray(report["difference"])
     p_values = np.asarray(report["p_value"])
-    report["negative_transfer"] = difference < 0
     report["significant"] = np.nan_to_num(p_values, nan=1.0) < alpha
+    # Flag only what the test supports: a lower mean score is not yet negative transfer.
+    report["negative_transfer"] = (difference < 0) & report["significant"]
     if baseline is not None:
         for key, values in baseline_columns.items():
             report[key] = np.asarray(values, dtype=np.float64)
@@ -534,6 +548,7 @@ def compare_single_task(
         "n_samples": n_samples,
         "test": test,
         "fold_scores": fold_scores,
+        "baseline_name": None if baseline is None else _model_name(baseline),
     }
     if as_frame:
         try:

@@ -303,7 +303,7 @@ def _report_columns(report) -> tuple[list[str], Mapping[str, np.ndarray]]:
 
 def _baseline_name(report) -> str:
     attrs = getattr(report, "attrs", None) or {}
-    name = attrs.get("baseline")
+    name = attrs.get("baseline_name")
     if name is None and isinstance(report, Mapping):
         name = report.get("baseline_name")
     return str(name) if name else "user model"
@@ -322,7 +322,7 @@ def plot_single_task_comparison(report, *, relative=False, ax=None):
         difference multi-task minus single-task with its standard error (above 0:
         sharing helps), green where the paired test finds a gain (``significant``),
         red where it finds negative transfer (``negative_transfer``), grey otherwise.
-        The baseline's bars are labelled with its model (``report.attrs["baseline"]``,
+        The baseline's bars are labelled with its model (``report.attrs["baseline_name"]``,
         or the dict's ``"baseline_name"``).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.

@@ -18,7 +18,7 @@ except FileNotFoundError:
 needs_data = pytest.mark.skipif(
     DATA is None,
     reason="the shared data folder is absent: set SKLEARN_MTL_DATA to the folder of the "
-    "real datasets (or run from a checkout next to ../shared/data) to run these tests",
+    "real datasets to run these tests",
 )
 
 EXPECTED = {

@@ -61,10 +61,12 @@ def test_report_columns_and_summary(mixed_report):
     for column in ("multi_task", "single_task", "baseline", "difference", "p_value"):
         assert np.isfinite(report[column]).all(), column
     np.testing.assert_allclose(report["difference"], report["multi_task"] - report["single_task"])
-    assert (report["negative_transfer"] == (report["difference"] < 0)).all()
     assert (report["significant"] == (report["p_value"] < 0.05)).all()
+    expected = (report["difference"] < 0) & report["significant"]
+    assert (report["negative_transfer"] == expected).all()
     attrs = report.attrs
     assert attrs["n_splits"] == 3 and attrs["test"] == "ttest"
+    assert attrs["baseline_name"] == "DummyRegressor / DummyClassifier"
     assert attrs["fold_scores"]["multi"].shape == (3, 3)
     assert attrs["delta_m"] == pytest.approx(
         delta_m(report["multi_task"].to_numpy(), report["single_task"].to_numpy())
@@ -134,9 +136,26 @@ def test_pipeline_dataframe_multilabel_groups_dict_output():
     assert report["kind"].tolist() == ["regression", "binary", "multilabel"]
     assert report["metric"][2] == "hamming_score"
     assert report["n_splits"] == 3 and report["test"] == "wilcoxon"
+    assert report["baseline_name"] == "DummyClassifier / LinearRegression"
     assert np.isfinite(report["single_task"]).all()
     assert np.isfinite(report["baseline"]).all()
     assert report["baseline"][0] > 0.9  # a linear model on a near-linear target
+
+
+def test_a_small_insignificant_loss_is_not_negative_transfer():
+    """The issue's case: -0.0005 with p = 0.78 must not be flagged (nor painted red)."""
+    from unittest import mock
+
+    from sklearn_mtl import diagnostics
+
+    X, y = make_mixed(n_samples=60)
+    fake = (np.array(-0.0005), np.array(0.01), np.array(0.78))
+    with mock.patch.object(diagnostics, "_paired", return_value=fake):
+        report = compare_single_task(
+            MultiTaskNetEstimator(**{**FAST, "max_epochs": 2}), X, y, cv=KFold(2)
+        )
+    assert not report["negative_transfer"].any() and not report["significant"].any()
+    assert report.attrs["baseline_name"] is None
 
 
 def test_negative_transfer_is_flagged_for_a_bottleneck():

@@ -157,7 +157,7 @@ def test_single_task_comparison_bars():
         "baseline: user model",
     ]
     report = _report()
-    report.attrs["baseline"] = "HistGradientBoosting"
+    report.attrs["baseline_name"] = "HistGradientBoosting"
     ax = plot_single_task_comparison(report)
     assert ax.get_legend().get_texts()[2].get_text() == "baseline: HistGradientBoosting"
     # without a test's verdict, no bar is painted as a gain or as negative transfer
