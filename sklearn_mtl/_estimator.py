@@ -723,18 +723,21 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         with drawing_from(generator):
             return self._build_net_drawing(n_features, device, full_fit)
 
-    def _build_net_drawing(
-        self, n_features: int, device: torch.device, full_fit: bool
-    ) -> MultiTaskNet:
-        names = [task.name for task in self.tasks_]
+    def _build_module(self, n_features: int) -> torch.nn.Module:
+        """The architecture's torch module for the fitted tasks (also built on the meta
+        device by ``load``, to check a file's tensors before allocating)."""
         heads = [
             TaskHeadSpec(task.name, encoder.n_outputs, task.depth, task.inputs_from)
             for task, encoder in zip(self.tasks_, self.encoders_, strict=True)
         ]
         architecture = copy.deepcopy(get_architecture(self.architecture))
-        module = use_generator_dropout(
-            architecture.build(n_features, heads, self._network_config())
-        )
+        return architecture.build(n_features, heads, self._network_config())
+
+    def _build_net_drawing(
+        self, n_features: int, device: torch.device, full_fit: bool
+    ) -> MultiTaskNet:
+        names = [task.name for task in self.tasks_]
+        module = use_generator_dropout(self._build_module(n_features))
         kinds = [encoder.kind for encoder in self.encoders_]
         weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(
             self._base_weights(names), task_kinds=kinds

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 import zipfile
@@ -34,12 +35,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._load_checks import MalformedFile, check_fitted_meta, check_tensors, meta_state
 from .architectures import ARCHITECTURES, Architecture
 from .tasks import Task, TaskEncoder
 from .weighting import WEIGHTINGS, LossWeighting
@@ -207,7 +210,22 @@ def _decode(value: Any, where: str) -> Any:
             array = np.asarray(items, dtype=dtype)
         return array.reshape([int(n) for n in value["shape"]])
     if "__random_state__" in value:
-        name, keys, pos, has_gauss, cached = value["__random_state__"]
+        fields = value["__random_state__"]
+        valid = isinstance(fields, list) and len(fields) == 5
+        if valid:
+            name, keys, pos, has_gauss, cached = fields
+            valid = (
+                name == "MT19937"
+                and isinstance(keys, list)
+                and len(keys) == 624
+                and all(isinstance(k, int) and 0 <= k < 2**32 for k in keys)
+                and isinstance(pos, int)
+                and 0 <= pos <= 624
+                and has_gauss in (0, 1)
+                and isinstance(cached, int | float)
+            )
+        if not valid:
+            raise ValueError(f"{where}: not a valid numpy RandomState state.")
         state = np.random.RandomState()
         state.set_state(
             (str(name), np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
@@ -253,6 +271,16 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], w
         if name in buffers and buffers[name] is None:
             device = next(iter(module.parameters()), torch.empty(0)).device
             buffers[name] = state[key].to(device)
+    current = module.state_dict()
+    for key, tensor in state.items():
+        if key in current and (
+            current[key].dtype != tensor.dtype or current[key].shape != tensor.shape
+        ):
+            raise ValueError(
+                f"The saved {what} tensor {key!r} is {tensor.dtype} {tuple(tensor.shape)}; "
+                f"the network rebuilt from the file has {current[key].dtype} "
+                f"{tuple(current[key].shape)}."
+            )
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -356,6 +384,11 @@ def _read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor
             "save()). A pickle or joblib file must be opened with joblib.load, and only "
             "when you trust it."
         ) from None
+    if _nesting_depth(payload) > _MAX_DEPTH:
+        raise ValueError(
+            f"{path} is malformed: its metadata nests deeper than {_MAX_DEPTH} levels. It "
+            "was not written by sklearn-mtl's save(), or it was modified."
+        )
     try:
         meta = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -373,6 +406,31 @@ def _read_archive(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor
     except (SafetensorError, ValueError, RuntimeError) as error:
         raise ValueError(f"{path}: {_WEIGHTS} is not a valid safetensors file ({error}).") from None
     return meta, tensors
+
+
+_MAX_DEPTH = 64
+
+
+def _nesting_depth(payload: bytes) -> int:
+    """The deepest nesting of JSON brackets outside strings (without parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _reject_constant(name: str) -> float:
@@ -511,7 +569,14 @@ def load_estimator(cls, path: str | os.PathLike, device: str | None = None):
     meta, tensors = _read_archive(path)
     try:
         return _rebuild(cls, path, meta, tensors, device)
-    except (KeyError, TypeError, IndexError, AttributeError) as error:
+    except MalformedFile as error:
+        raise ValueError(
+            f"{path} is malformed: {error}. It was not written by sklearn-mtl's save(), or "
+            "it was modified."
+        ) from None
+    except ValueError:
+        raise
+    except Exception as error:  # any other fault of a modified file: never a raw error
         raise ValueError(
             f"{path} is malformed: {type(error).__name__}: {error}. It was not written by "
             "sklearn-mtl's save(), or it was modified."
@@ -537,11 +602,13 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
         params["device"] = "cpu"
     try:
         estimator = cls(**params)
+        estimator._check_params()
     except TypeError as error:
         raise ValueError(
             f"{path}: the saved parameters do not fit {cls.__name__} ({error})."
         ) from None
     fitted = meta["fitted"]
+    check_fitted_meta(fitted)
     encoders = []
     for entry in fitted["encoders_"]:
         encoder = TaskEncoder(
@@ -565,10 +632,24 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
     estimator.n_iter_ = int(fitted["n_iter_"])
     estimator.task_weights_ = _decode(fitted["task_weights_"], "task_weights_")
 
+    # The file's tensors against the network its parameters describe, built on the meta
+    # device (no memory): a tampered size or dtype is refused before allocating.
+    check_tensors(
+        meta_state(lambda: estimator._build_module(estimator.n_features_in_)),
+        _take(tensors, "module."),
+        "network",
+    )
     torch_device = estimator._torch_device()
+    # The fitted weighting's base weights are in its saved state: task_weights (which
+    # set_params may have changed since fit, with other task names) play no part.
+    task_weights, estimator.task_weights = estimator.task_weights, None
     # built from a fixed generator (torch's global random state is left alone); the
     # saved weights replace the initial ones
-    net = estimator._build_net(estimator.n_features_in_, torch_device, full_fit=False)
+    try:
+        net = estimator._build_net(estimator.n_features_in_, torch_device, full_fit=False)
+    finally:
+        estimator.task_weights = task_weights
+    net.precision, net.compile_module = estimator.precision, estimator.compile
     load_module_state(net.module_, _take(tensors, "module."), "network")
     load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
     _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"])
@@ -593,32 +674,47 @@ def _is_unavailable_gpu(device: object) -> bool:
 
 # -- checkpoints -----------------------------------------------------------------------
 _KEY_EXCLUDED = ("callbacks", "checkpoint_dir", "verbose")
+_KEY_CHUNK = 65536  # rows of X hashed at a time
+
+
+def _param_text(value: Any, name: str) -> str:
+    """A text of a parameter that is the same in every process (no memory address)."""
+    try:
+        return json.dumps(_encode(value, name), sort_keys=True)
+    except TypeError:
+        pass
+    try:  # functions and classes by qualified name, other objects by their pickle
+        return "joblib:" + joblib.hash(value)
+    except Exception:  # an object that cannot be pickled: its repr without addresses
+        return "repr:" + re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def _fit_key(estimator, X, targets: torch.Tensor, sample_weight: torch.Tensor | None) -> str:
     """A digest of what determines a fit: its parameters and its data.
 
-    Every parameter but ``callbacks``, ``checkpoint_dir`` and ``verbose``, the shape of
-    X, 64 of its rows spread over it, the encoded targets and the sample weights. Two
-    folds of a cross-validation, or two candidates of a grid, get different keys.
+    Every parameter but ``callbacks``, ``checkpoint_dir`` and ``verbose`` (JSON, or
+    ``joblib.hash`` for objects JSON cannot hold, such as an architecture given as a
+    function: both are stable across processes), the shape of X and all its values (as
+    float32, read in chunks for a sparse or streamed X), the encoded targets and the
+    sample weights. Two folds of a cross-validation, or two candidates of a grid, get
+    different keys.
     """
+    from ._data import rows_as_tensor
+
     digest = hashlib.sha256()
     params = estimator.get_params(deep=False)
     for name in sorted(params):
         if name in _KEY_EXCLUDED:
             continue
-        try:
-            text = json.dumps(_encode(params[name], name), sort_keys=True)
-        except TypeError:
-            text = repr(params[name])
-        digest.update(f"{name}={text};".encode())
+        digest.update(f"{name}={_param_text(params[name], name)};".encode())
     n_samples, n_features = X.shape
     digest.update(f"shape={n_samples}x{n_features};".encode())
-    rows = np.unique(np.linspace(0, n_samples - 1, num=min(64, n_samples)).astype(np.int64))
-    from ._data import rows_as_tensor
-
-    sample = rows_as_tensor(X, torch.from_numpy(rows)).cpu().numpy()
-    digest.update(np.ascontiguousarray(sample, dtype=np.float32).tobytes())
+    if isinstance(X, torch.Tensor):
+        digest.update(X.detach().cpu().contiguous().numpy().tobytes())
+    else:
+        for start in range(0, n_samples, _KEY_CHUNK):
+            rows = rows_as_tensor(X, slice(start, min(start + _KEY_CHUNK, n_samples)))
+            digest.update(rows.numpy().tobytes())
     digest.update(targets.cpu().numpy().tobytes())
     if sample_weight is not None:
         digest.update(sample_weight.cpu().numpy().tobytes())

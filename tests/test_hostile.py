@@ -272,3 +272,156 @@ def test_grid_search_with_threads_scores_as_with_one_job():
     with parallel_backend("threading", n_jobs=4):
         threaded = GridSearchCV(est, grid, cv=2, n_jobs=4).fit(X, y)
     np.testing.assert_array_equal(one, threaded.cv_results_["mean_test_score"])
+
+
+# -- 3. safe save/load ---------------------------------------------------------------------
+def _saved(tmp_path, **params):
+    X, y = _two_tasks()
+    est = MultiTaskNetEstimator(**{**TINY, **params}).fit(X, y)
+    path = tmp_path / "model.mtl"
+    est.save(path)
+    return est, path, X
+
+
+def test_bf16_model_loads_with_its_precision(tmp_path):
+    est, path, X = _saved(tmp_path, precision="bf16")
+    loaded = MultiTaskNetEstimator.load(path)
+    assert loaded.net_.precision == "bf16"
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_model_saved_after_tasks_were_renamed_loads(tmp_path):
+    est, path, X = _saved(tmp_path, tasks={"a": "regression", "b": "regression"})
+    est.set_params(tasks={"x": "regression", "y": "regression"}, task_weights={"x": 2.0})
+    est.save(path)
+    loaded = MultiTaskNetEstimator.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.get_params()["task_weights"] == {"x": 2.0}
+
+
+def _rewrite(path, edit_meta=None, edit_tensors=None, raw_meta=None):
+    import json
+    import zipfile
+
+    from safetensors.torch import load, save
+
+    with zipfile.ZipFile(path) as archive:
+        meta = json.loads(archive.read("metadata.json"))
+        tensors = load(archive.read("weights.safetensors"))
+    if edit_meta is not None:
+        edit_meta(meta)
+    if edit_tensors is not None:
+        edit_tensors(tensors)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", raw_meta or json.dumps(meta))
+        archive.writestr("weights.safetensors", save(tensors))
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def edit(meta):
+        target = meta
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return edit
+
+
+def _retype(tensors):
+    import torch
+
+    for key in list(tensors):
+        if key.startswith("module."):
+            tensors[key] = tensors[key].to(torch.int64)
+
+
+def _reshape(tensors):
+    key = next(k for k in tensors if k.startswith("module.") and tensors[k].ndim == 2)
+    tensors[key] = tensors[key].T.contiguous()
+
+
+def _drop(tensors):
+    del tensors[next(k for k in tensors if k.startswith("module."))]
+
+
+_HUGE = {"__tuple__": [100_000, 100_000, 100_000]}
+_TAMPERED = {
+    "positions": {"edit_meta": _set("fitted", "encoders_", 0, "positions", [5])},
+    "duplicate-positions": {"edit_meta": _set("fitted", "encoders_", 1, "positions", [0])},
+    "random-state": {
+        "edit_meta": _set("params", "random_state", {"__random_state__": ["MT19937", [2**40]]})
+    },
+    "deep-json": {"raw_meta": '{"a":' * 50_000 + "1" + "}" * 50_000},
+    "huge-hidden-layers": {"edit_meta": _set("params", "hidden_layer_sizes", _HUGE)},
+    "huge-n-features": {"edit_meta": _set("fitted", "n_features_in_", 10**9)},
+    "huge-mmoe": {
+        "edit_meta": _set(
+            "params", "architecture", {"__architecture__": "MMoE", "params": {"n_experts": 10**9}}
+        )
+    },
+    "int64-tensors": {"edit_tensors": _retype},
+    "transposed-tensor": {"edit_tensors": _reshape},
+    "missing-tensor": {"edit_tensors": _drop},
+    "scale-string": {"edit_meta": _set("fitted", "encoders_", 0, "scale_", "x")},
+    "scale-zero": {"edit_meta": _set("fitted", "encoders_", 0, "scale_", 0.0)},
+    "history-string": {"edit_meta": _set("fitted", "history_", "x")},
+    "target-columns": {"edit_meta": _set("fitted", "_n_target_columns", 7)},
+    "hidden-layers-none": {"edit_meta": _set("params", "hidden_layer_sizes", None)},
+    "unknown-kind": {
+        "edit_meta": _set("fitted", "encoders_", 0, "task_", "__task__", "kind", "ordinal?")
+    },
+}
+
+
+@pytest.mark.parametrize("tamper", sorted(_TAMPERED))
+def test_every_tampered_file_is_a_value_error_at_load(tmp_path, tamper):
+    _, path, _ = _saved(tmp_path)
+    _rewrite(path, **_TAMPERED[tamper])
+    with pytest.raises(ValueError, match="malformed|not a valid|do not fit"):
+        MultiTaskNetEstimator.load(path)
+
+
+# -- 12. checkpoint key --------------------------------------------------------------------
+def test_checkpoint_key_is_stable_across_processes_and_covers_all_rows(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "trunk_module.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np, torch
+            from sklearn_mtl import MultiTaskNetEstimator
+            from sklearn_mtl._persistence import _fit_key
+
+            def trunk(n_features):
+                return torch.nn.Linear(n_features, 4)
+
+            def key(row=None):
+                X = np.random.default_rng(0).normal(size=(500, 3)).astype(np.float32)
+                if row is not None:
+                    X[row, 0] += 1.0
+                est = MultiTaskNetEstimator(architecture=trunk, random_state=0)
+                targets = torch.zeros(500, 1)
+                return _fit_key(est, X, targets, None)
+            """
+        )
+    )
+    code = "import trunk_module; print(trunk_module.key())"
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{__import__('os').getcwd()}"}
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(keys) == 1
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import trunk_module
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert trunk_module.key() in keys
+    assert trunk_module.key(row=3) != trunk_module.key()  # a row the old 64-row sample missed
