@@ -43,7 +43,7 @@ from ._validation import (
     positive_int,
 )
 from .architectures import Architecture, NetworkConfig, TaskHeadSpec, get_architecture
-from .metrics import task_score
+from .metrics import EncodedScorer, task_metric, task_score
 from .tasks import TaskEncoder, resolve_tasks
 from .weighting import LossWeighting, get_weighting
 
@@ -75,7 +75,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         integer-valued numbers are classes when they take at most 20 distinct values,
         regression otherwise. A dict ``{name: kind}`` names the tasks in column order; a
         list of :class:`Task` also sets columns (``Task("prefs", "multilabel",
-        columns=[...])``). Kinds: "regression", "binary", "multiclass", "multilabel".
+        columns=[...])``) and per-task options: ``loss``, ``quantiles``,
+        ``class_weight``, ``metric``. Kinds: "regression", "binary", "multiclass",
+        "multilabel", "ordinal".
     task_weights : dict of str to float, default=None
         Weight of each task's loss; tasks left out weigh 1.0. ``set_params`` accepts
         ``task_weights__<task>=w`` for one task, so GridSearchCV can search it. With a
@@ -745,7 +747,21 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         specs, start = [], 0
         for task, encoder in zip(self.tasks_, self.encoders_, strict=True):
             stop = start + encoder.n_targets
-            specs.append(TaskLossSpec(task.name, encoder.kind, start, stop, encoder.kind_))
+            class_weight = getattr(encoder, "class_weight_", None)
+            metric = task_metric(encoder)
+            specs.append(
+                TaskLossSpec(
+                    task.name,
+                    encoder.kind,
+                    start,
+                    stop,
+                    encoder.kind_,
+                    None if class_weight is None else tuple(float(w) for w in class_weight),
+                    None
+                    if metric == encoder.kind_.default_metric
+                    else EncodedScorer(encoder, metric),
+                )
+            )
             start += encoder.n_targets
         callbacks = list(copy.deepcopy(self.callbacks) or [])
         if full_fit and self.early_stopping:
@@ -891,6 +907,48 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
             return probas[0]
         return probas
 
+    def predict_quantiles(self, X):
+        """Predicted quantiles of every regression task declared with ``quantiles``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_samples, n_quantiles)
+            ``{task: quantiles}``, increasing along each row, in the order of the
+            task's ``quantiles``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_mtl import MultiTaskNetEstimator, Task
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 3))
+        >>> y = X[:, 0] + rng.normal(size=200)
+        >>> est = MultiTaskNetEstimator(
+        ...     tasks=[Task("y", "regression", quantiles=(0.1, 0.5, 0.9))],
+        ...     hidden_layer_sizes=(16,), max_epochs=20, random_state=0).fit(X, y)
+        >>> bands = est.predict_quantiles(X)["y"]
+        >>> bands.shape, bool(np.all(np.diff(bands, axis=1) > 0))
+        ((200, 3), True)
+        """
+        check_is_fitted(self, "net_")
+        wanted = [e.task_.quantiles is not None for e in self.encoders_]
+        if not any(wanted):
+            raise ValueError(
+                "No task of this model predicts quantiles; declare "
+                "Task(name, 'regression', quantiles=(0.1, 0.5, 0.9))."
+            )
+        outputs = self._outputs(X)
+        return {
+            encoder.task_.name: encoder.kind_.quantiles_encoded(output) * encoder.scale_
+            + encoder.mean_
+            for encoder, output, keep in zip(self.encoders_, outputs, wanted, strict=True)
+            if keep
+        }
+
     def score_tasks(self, X, y, sample_weight=None, metrics=None):
         """Score of each task on X, y, missing labels left out.
 
@@ -902,8 +960,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
         metrics : dict of str to str, default=None
             Metric per task (see :data:`sklearn_mtl.metrics.METRICS`); the default
-            is R² for regression, accuracy for binary and multiclass, 1 - Hamming
-            loss for multilabel. Only the tasks named are scored when given.
+            is the task's ``metric``, else R² for regression, accuracy for binary,
+            multiclass and ordinal tasks, 1 - Hamming loss for multilabel. Only the
+            tasks named are scored when given.
 
         Returns
         -------
@@ -931,10 +990,11 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         return scores
 
     def score(self, X, y, sample_weight=None):
-        """Unweighted mean of the tasks' default scores (``task_weights`` play no part).
+        """Unweighted mean of the tasks' scores (``task_weights`` play no part).
 
-        R² for regression, accuracy for binary and multiclass, 1 - Hamming loss for
-        multilabel; missing labels are left out, and tasks without label in y too.
+        Each task's ``metric``, by default R² for regression, accuracy for binary,
+        multiclass and ordinal tasks, 1 - Hamming loss for multilabel; missing labels
+        are left out, and tasks without label in y too.
 
         Parameters
         ----------

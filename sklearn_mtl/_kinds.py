@@ -20,6 +20,22 @@ import torch
 import torch.nn.functional as F
 
 from ._targets import class_labels, is_exact_as_float, numeric_or_none, unique_labels
+from ._task_losses import (
+    REGRESSION_LOSSES,
+    AbsoluteError,
+    CallableLoss,
+    GammaDeviance,
+    Huber,
+    OrdinalLogLoss,
+    Pinball,
+    PoissonDeviance,
+    QuantileSetLoss,
+    SquaredError,
+    increasing_quantiles,
+    numpy_increasing,
+    numpy_ordinal_proba,
+    ordinal_log_proba,
+)
 
 if TYPE_CHECKING:
     from .tasks import Task, TaskEncoder
@@ -54,10 +70,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
     return np.log(p) - np.log1p(-p)
-
-
-def _squared_error(output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
-    return F.mse_loss(output, target, reduction=reduction)
 
 
 def _binary_cross_entropy(
@@ -101,6 +113,35 @@ class TargetKind:
 
     def __init__(self, task: Task):
         self.task = task
+        self.check(task)
+        if task.metric is not None:
+            from .metrics import _metric_spec
+
+            _metric_spec(task.metric, self, task.name)
+
+    def check(self, task: Task) -> None:
+        """Raise a ValueError when the task's options do not fit the kind."""
+        for option, default in (("huber_delta", 1.0), ("quantile", None), ("quantiles", None)):
+            if getattr(task, option) != default:
+                raise ValueError(
+                    f"Task {task.name!r}: {option} is a regression option; the task is {self.name}."
+                )
+        if isinstance(task.loss, str) and task.loss != "log_loss":
+            raise ValueError(
+                f"Task {task.name!r} is a {self.name} task: its loss is 'log_loss' or a "
+                f"callable; got {task.loss!r}."
+            )
+        if task.class_weight is not None and self.multi_column:
+            raise ValueError(
+                f"Task {task.name!r}: class_weight applies to binary, multiclass and "
+                f"ordinal tasks, not {self.name} tasks."
+            )
+
+    def _loss_or(self, default: Callable) -> Callable:
+        """The user's callable loss when there is one, else ``default``."""
+        if callable(self.task.loss):
+            return CallableLoss(self.task.loss, self.task.name)
+        return default
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.task.name!r})"
@@ -161,15 +202,58 @@ class TargetKind:
         raise NotImplementedError
 
 
+def _cross_entropy(output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+    loss = F.cross_entropy(output, target[:, 0].long(), reduction=reduction)
+    return loss if reduction == "mean" else loss[:, None]
+
+
 @register_kind
 class Regression(TargetKind):
-    """Real-valued targets, standardised inside the model, squared error."""
+    """Real-valued targets, standardised inside the model; a choice of losses.
+
+    With ``loss="poisson"`` or ``"gamma"`` the target is divided by its mean instead
+    (no shift) and the output is the log of the prediction. With ``quantiles`` the
+    outputs are ``[point]`` (only when ``loss`` is given) and one per quantile.
+    """
 
     name = "regression"
     is_classification = False
     default_metric = "r2"
     families = frozenset({"regression"})
     running_r2 = True
+
+    def check(self, task):
+        loss = "squared_error" if task.loss is None else task.loss
+        if isinstance(loss, str) and loss not in REGRESSION_LOSSES:
+            raise ValueError(
+                f"Task {task.name!r} has unknown loss {loss!r} for a regression task; "
+                f"expected one of {REGRESSION_LOSSES} or a callable."
+            )
+        if task.class_weight is not None:
+            raise ValueError(
+                f"Task {task.name!r}: class_weight applies to classification tasks only."
+            )
+        if task.quantile is not None and loss != "quantile":
+            raise ValueError(f"Task {task.name!r}: quantile= goes with loss='quantile'.")
+        if task.quantiles is not None:
+            if loss == "quantile":
+                raise ValueError(
+                    f"Task {task.name!r}: give either loss='quantile' (one quantile) or "
+                    "quantiles=(...), not both."
+                )
+            if callable(loss):
+                raise ValueError(
+                    f"Task {task.name!r}: a callable loss cannot be combined with quantiles."
+                )
+            if task.loss is None and 0.5 not in task.quantiles:
+                raise ValueError(
+                    f"Task {task.name!r}: predict returns the 0.5 quantile, which is not in "
+                    f"quantiles={task.quantiles}; add 0.5, or set loss= to keep a point output."
+                )
+        self.loss_name = loss
+        self.log_link = loss in ("poisson", "gamma")
+        self.levels = task.quantiles
+        self.has_point = self.levels is None or task.loss is not None
 
     def fit(self, encoder, labelled, labels, categorical, classes):
         numeric = numeric_or_none(labelled[0])
@@ -180,9 +264,27 @@ class Regression(TargetKind):
             )
         if not np.all(np.isfinite(numeric)):
             raise ValueError(f"Task {self.task.name!r}: y {labels[0]} holds infinite values.")
+        if self.log_link:
+            self._check_positive(numeric, labels[0])
+            encoder.mean_, encoder.scale_ = 0.0, float(numeric.mean())
+            return
         encoder.mean_ = float(numeric.mean())
         std = float(numeric.std())
         encoder.scale_ = std if std > 1e-12 * max(1.0, abs(encoder.mean_)) else 1.0
+
+    def _check_positive(self, numeric: np.ndarray, label: str) -> None:
+        if self.loss_name == "poisson":
+            bad = numeric < 0
+            if bad.any() or not (numeric > 0).any():
+                raise ValueError(
+                    f"Task {self.task.name!r} has loss='poisson', which needs targets >= 0 "
+                    f"and not all 0; y {label} holds {numeric[bad][:3].tolist() or [0.0]}."
+                )
+        elif (bad := numeric <= 0).any():
+            raise ValueError(
+                f"Task {self.task.name!r} has loss='gamma', which needs targets > 0; "
+                f"y {label} holds {numeric[bad][:3].tolist()}."
+            )
 
     def encode(self, encoder, values, label):
         numeric = numeric_or_none(values)
@@ -191,26 +293,66 @@ class Regression(TargetKind):
                 f"Task {self.task.name!r} is a regression task but y {label} holds "
                 "non-numeric labels."
             )
+        if self.log_link:
+            self._check_positive(numeric, label)
         return (numeric - encoder.mean_) / encoder.scale_
 
     def n_outputs(self, encoder):
-        return 1
+        return int(self.has_point) + (0 if self.levels is None else len(self.levels))
+
+    def _point_loss(self):
+        name, task = self.loss_name, self.task
+        if callable(name):
+            return CallableLoss(name, task.name)
+        return {
+            "squared_error": SquaredError,
+            "absolute_error": AbsoluteError,
+            "huber": lambda: Huber(task.huber_delta),
+            "poisson": PoissonDeviance,
+            "gamma": GammaDeviance,
+            "quantile": lambda: Pinball(0.5 if task.quantile is None else task.quantile),
+        }[name]()
 
     def loss(self):
-        return _squared_error
+        if self.levels is None:
+            return self._point_loss()
+        return QuantileSetLoss(self.levels, self._point_loss() if self.has_point else None)
+
+    @property
+    def _median(self) -> int:
+        assert self.levels is not None
+        return self.levels.index(0.5)
 
     def running_prediction(self, output):
-        return output
+        if self.has_point:
+            point = output[:, :1]
+            return torch.exp(point.clamp(max=30.0)) if self.log_link else point
+        return increasing_quantiles(output)[:, self._median : self._median + 1]
 
     def predict_encoded(self, encoder, raw):
-        return raw[:, 0].astype(np.float64)
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.has_point:
+            return np.exp(np.minimum(raw[:, 0], 30.0)) if self.log_link else raw[:, 0]
+        return self.quantiles_encoded(raw)[:, self._median]
+
+    def quantiles_encoded(self, raw: np.ndarray) -> np.ndarray:
+        """The quantile outputs, increasing, in target space (n, n_quantiles)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        return numpy_increasing(raw[:, int(self.has_point) :])
 
     def decode(self, encoder, raw):
         return self.predict_encoded(encoder, raw) * encoder.scale_ + encoder.mean_
 
     def raw_from_predictions(self, encoder, predictions):
         values = np.asarray(predictions, dtype=np.float64).reshape(-1)
-        return ((values - encoder.mean_) / encoder.scale_)[:, None]
+        encoded = (values - encoder.mean_) / encoder.scale_
+        if self.log_link:
+            encoded = np.log(np.maximum(encoded, 1e-12))
+        columns = [encoded[:, None]]
+        if self.levels is not None:  # every quantile at the prediction
+            steps = np.full((len(values), len(self.levels) - 1), -30.0)
+            columns.append(np.column_stack([encoded, steps]))
+        return np.column_stack(columns) if self.has_point else columns[1]
 
 
 class _ClassKind(TargetKind):
@@ -236,6 +378,31 @@ class _ClassKind(TargetKind):
                 f"Task {name!r} has one class only ({encoder.classes_.tolist()}) in "
                 f"y {labels[0]}; a classification task needs at least 2 classes."
             )
+        self.check_classes(encoder, labels[0])
+        encoder.class_weight_ = self._class_weight(encoder, labelled[0], labels[0])
+
+    def check_classes(self, encoder: TaskEncoder, label: str) -> None:
+        """Raise a ValueError when the number of classes does not fit the kind."""
+
+    def _class_weight(self, encoder, labelled, label) -> np.ndarray | None:
+        weights = self.task.class_weight
+        if weights is None:
+            return None
+        n_classes = len(encoder.classes_)
+        if isinstance(weights, str):  # "balanced"
+            counts = np.bincount(self.encode(encoder, labelled, label), minlength=n_classes)
+            return len(labelled) / (n_classes * np.maximum(counts, 1.0))
+        table = np.ones(n_classes)
+        for key, weight in weights.items():
+            try:
+                index = self.encode(encoder, np.asarray([key], dtype=object), "class_weight")
+            except ValueError:
+                raise ValueError(
+                    f"Task {self.task.name!r}: class_weight names the label {key!r}, which is "
+                    f"not a class of the task ({encoder.classes_.tolist()})."
+                ) from None
+            table[int(index[0])] = float(weight)
+        return table
 
     def encode(self, encoder, values, label):
         classes = encoder.classes_
@@ -270,11 +437,10 @@ class Binary(_ClassKind):
     name = "binary"
     families = frozenset({"classification", "single_label", "binary"})
 
-    def fit(self, encoder, labelled, labels, categorical, classes):
-        super().fit(encoder, labelled, labels, categorical, classes)
+    def check_classes(self, encoder, label):
         if len(encoder.classes_) > 2:
             raise ValueError(
-                f"Task {self.task.name!r} is declared binary but y {labels[0]} has "
+                f"Task {self.task.name!r} is declared binary but y {label} has "
                 f"{len(encoder.classes_)} classes; declare it 'multiclass'."
             )
 
@@ -282,7 +448,7 @@ class Binary(_ClassKind):
         return 1
 
     def loss(self):
-        return _binary_cross_entropy
+        return self._loss_or(_binary_cross_entropy)
 
     def running_prediction(self, output):
         return (output > 0).to(output.dtype)
@@ -301,11 +467,6 @@ class Binary(_ClassKind):
         return _logit(np.asarray(proba)[:, 1])[:, None]
 
 
-def _cross_entropy(output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
-    loss = F.cross_entropy(output, target[:, 0].long(), reduction=reduction)
-    return loss if reduction == "mean" else loss[:, None]
-
-
 @register_kind
 class Multiclass(_ClassKind):
     """Three or more unordered classes: one logit per class, cross-entropy."""
@@ -316,7 +477,7 @@ class Multiclass(_ClassKind):
         return len(encoder.classes_)
 
     def loss(self):
-        return _cross_entropy
+        return self._loss_or(_cross_entropy)
 
     def running_prediction(self, output):
         return output.argmax(dim=1, keepdim=True).to(output.dtype)
@@ -363,7 +524,7 @@ class Multilabel(TargetKind):
         return len(encoder.positions)
 
     def loss(self):
-        return _binary_cross_entropy
+        return self._loss_or(_binary_cross_entropy)
 
     def running_prediction(self, output):
         return (output > 0).to(output.dtype)
@@ -382,3 +543,41 @@ class Multilabel(TargetKind):
 
     def raw_from_proba(self, encoder, proba):
         return _logit(proba)
+
+
+@register_kind
+class Ordinal(_ClassKind):
+    """Ordered classes (ratings, grades): a cumulative-logit model.
+
+    With K classes in their sorted order, the K-1 outputs give decreasing logits
+    ``c_k`` of ``P(y >= k)`` (the first output, then positive decrements), so the
+    cumulative probabilities never cross; the loss is the negative log-likelihood of
+    the class probabilities ``P(y = k) = s(c_k) - s(c_{k+1})``. ``predict`` returns
+    the most probable class.
+    """
+
+    name = "ordinal"
+    families = frozenset({"classification", "single_label", "ordinal"})
+
+    def n_outputs(self, encoder):
+        return len(encoder.classes_) - 1
+
+    def loss(self):
+        return self._loss_or(OrdinalLogLoss())
+
+    def running_prediction(self, output):
+        return ordinal_log_proba(output).argmax(dim=1, keepdim=True).to(output.dtype)
+
+    def predict_encoded(self, encoder, raw):
+        return self.proba(encoder, raw).argmax(axis=1)
+
+    def proba(self, encoder, raw):
+        return numpy_ordinal_proba(raw)
+
+    def raw_from_proba(self, encoder, proba):
+        proba = np.clip(np.asarray(proba, dtype=np.float64), 1e-9, None)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        at_least = np.clip(1.0 - np.cumsum(proba, axis=1)[:, :-1], 1e-9, 1 - 1e-9)
+        logits = np.log(at_least) - np.log1p(-at_least)
+        gaps = np.maximum(logits[:, :-1] - logits[:, 1:], 1e-6)
+        return np.column_stack([logits[:, :1], np.log(np.expm1(gaps))])

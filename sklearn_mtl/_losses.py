@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +33,12 @@ class TaskLossSpec:
     target_kind : TargetKind, optional
         The task's kind object (its loss and running predictions); by default the
         kind's own for a task of that name without options.
+    class_weight : tuple of float, optional
+        Weight of each class index in the task's loss (multiplied with row weights).
+    scorer : callable, optional
+        ``scorer(raw_outputs, targets, row_weight) -> float`` for a task whose metric
+        is not the running score of its kind: the epoch's score is then computed from
+        its kept raw outputs on the host.
     """
 
     name: str
@@ -40,6 +46,8 @@ class TaskLossSpec:
     start: int
     stop: int
     target_kind: TargetKind | None = field(default=None, compare=False)
+    class_weight: tuple[float, ...] | None = None
+    scorer: Callable | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.target_kind is None:
@@ -82,6 +90,15 @@ class MultiTaskLoss(nn.Module):
         self.one_column_per_task = len(column_task) == len(self.specs)
         self.register_buffer("column_task", torch.tensor(column_task), persistent=False)
         self.losses = [spec.handler.loss() for spec in self.specs]
+        self.masked = [getattr(loss, "masked", False) for loss in self.losses]
+        # Class weights: one lookup table per class-weighted task, indexed by the class.
+        self.class_weighted: list[tuple[int, str]] = []
+        for index, spec in enumerate(self.specs):
+            if spec.class_weight is not None:
+                name = f"class_weight_{index}"
+                table = torch.tensor(spec.class_weight, dtype=torch.float32)
+                self.register_buffer(name, table, persistent=False)
+                self.class_weighted.append((spec.start, name))
         is_regression = [spec.handler.running_r2 for spec in self.specs]
         self.register_buffer("is_regression", torch.tensor(is_regression), persistent=False)
         widths = [float(spec.stop - spec.start) for spec in self.specs]
@@ -121,13 +138,16 @@ class MultiTaskLoss(nn.Module):
         present : Tensor of bool, shape (n_tasks,)
             Whether each task had a labelled row (of positive weight) in the batch.
         """
-        if sample_weight is None and self.complete_labels:
+        if sample_weight is None and self.complete_labels and not self.class_weighted:
             return self._complete_task_losses(outputs, targets, stats)
         weight = (~torch.isnan(targets)).to(targets.dtype)
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
         clean = torch.nan_to_num(targets, nan=0.0)
-        elementwise = torch.cat(self._each_task_loss(outputs, clean, "none"), dim=1)
+        for column, name in self.class_weighted:
+            table = getattr(self, name).to(weight.dtype)
+            weight[:, column] = weight[:, column] * table[clean[:, column].long()]
+        elementwise = torch.cat(self._each_task_loss(outputs, clean, "none", targets), dim=1)
         numerators = self._per_task((elementwise * weight).sum(dim=0))
         weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
@@ -148,15 +168,23 @@ class MultiTaskLoss(nn.Module):
         return losses, self.all_present
 
     def _each_task_loss(
-        self, outputs: dict[str, torch.Tensor], targets: torch.Tensor, reduction: str
+        self,
+        outputs: dict[str, torch.Tensor],
+        targets: torch.Tensor,
+        reduction: str,
+        with_nan: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """Each task's loss on its columns of ``targets``, in task order."""
-        return [
-            loss(
-                outputs[spec.name].to(targets.dtype), targets[:, spec.start : spec.stop], reduction
-            )
-            for spec, loss in zip(self.specs, self.losses, strict=True)
-        ]
+        """Each task's loss on its columns of ``targets``, in task order.
+
+        A masked loss (a user's callable) gets ``with_nan``, the targets with their
+        missing labels, when given.
+        """
+        losses = []
+        for spec, loss, masked in zip(self.specs, self.losses, self.masked, strict=True):
+            source = with_nan if masked and with_nan is not None else targets
+            output = outputs[spec.name].to(targets.dtype)
+            losses.append(loss(output, source[:, spec.start : spec.stop], reduction))
+        return losses
 
     def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
         """Sum per-column values into per-task values (multilabel tasks span columns)."""
@@ -205,6 +233,7 @@ class EpochPredictions:
         self.predictions = torch.empty(n_rows, n_targets, device=device)
         self.targets = torch.empty(n_rows, n_targets, device=device)
         self.weights = torch.empty(n_rows, device=device) if weighted else None
+        self.raw: dict[str, torch.Tensor] = {}  # raw outputs of the host-scored tasks
         self.count = 0
 
     @torch.no_grad()
@@ -218,12 +247,30 @@ class EpochPredictions:
         """Keep a batch's predictions, targets and row weights."""
         rows = slice(self.count, self.count + len(targets))
         for spec in specs:
-            prediction = spec.handler.running_prediction(outputs[spec.name])
-            self.predictions[rows, spec.start : spec.stop] = prediction
+            output = outputs[spec.name]
+            self.predictions[rows, spec.start : spec.stop] = spec.handler.running_prediction(output)
+            if spec.scorer is not None:
+                if spec.name not in self.raw:
+                    self.raw[spec.name] = output.new_empty(len(self.targets), output.shape[1])
+                self.raw[spec.name][rows] = output
         self.targets[rows] = targets
         if self.weights is not None and sample_weight is not None:
             self.weights[rows] = sample_weight
         self.count = rows.stop
+
+    def host_scores(self, specs: Sequence[TaskLossSpec]) -> dict[int, float]:
+        """The epoch's score of each task with a ``scorer``, by task index."""
+        if not self.raw:
+            return {}
+        count = self.count
+        targets = self.targets[:count].cpu().numpy()
+        weights = None if self.weights is None else self.weights[:count].cpu().numpy()
+        scores = {}
+        for index, spec in enumerate(specs):
+            if spec.scorer is not None and spec.name in self.raw:
+                raw = self.raw[spec.name][:count].float().cpu().numpy()
+                scores[index] = spec.scorer(raw, targets[:, spec.start : spec.stop], weights)
+        return scores
 
     @torch.no_grad()
     def statistics(self, loss: MultiTaskLoss, chunk_rows: int = 65536) -> torch.Tensor:

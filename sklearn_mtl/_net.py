@@ -448,6 +448,7 @@ class MultiTaskNet(NeuralNet):
         """Write the epoch's losses, scores and task weights to the history (one sync)."""
         weighting = self.criterion_.weighting
         self.stats_[:, 2:] += self.epoch_predictions_.statistics(self.criterion_)
+        host_scores = self.epoch_predictions_.host_scores(self.criterion_.specs)
         del self.epoch_predictions_
         for _, callback in self.callbacks_:  # e.g. sum the statistics over processes
             reduce = getattr(callback, "on_epoch_reduce", None)
@@ -461,6 +462,8 @@ class MultiTaskNet(NeuralNet):
         stats = values[1 : 1 + n_tasks * N_STATS].reshape(n_tasks, N_STATS)
         running_r2 = [spec.handler.running_r2 for spec in self.criterion_.specs]
         losses, scores = scores_from_stats(running_r2, stats)
+        for index, score in host_scores.items():  # tasks whose metric is not a running score
+            scores[index] = score
         history = self.history
         history.record(f"{prefix}_loss", float(values[0]))
         for spec, loss, score in zip(self.criterion_.specs, losses, scores, strict=True):

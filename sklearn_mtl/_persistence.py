@@ -23,6 +23,7 @@ exactly: the optimizer state, the random generators and early stopping's state.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -126,15 +127,26 @@ def _encode(value: Any, where: str) -> Any:
             encoded[key] = _encode(item, f"{where}[{key!r}]")
         return encoded
     if isinstance(value, Task):
-        return {
-            "__task__": {
-                "name": value.name,
-                "kind": value.kind,
-                "columns": _encode(value.columns, f"{where}.columns"),
-                "depth": value.depth,
-                "inputs_from": list(value.inputs_from),
-            }
-        }
+        if callable(value.loss):
+            raise TypeError(
+                f"{where}: task {value.name!r} has a callable loss "
+                f"({getattr(value.loss, '__name__', type(value.loss).__name__)}), which "
+                f"cannot be saved without pickle. {_PICKLE_HINT}"
+            )
+        encoded_task: dict[str, Any] = {}
+        for spec in dataclasses.fields(value):
+            item = getattr(value, spec.name)
+            if spec.name == "inputs_from":
+                encoded_task[spec.name] = list(item)
+            elif spec.name == "class_weight" and isinstance(item, Mapping):
+                pairs = [
+                    [_encode(k, f"{where}.class_weight"), _encode(w, where)]
+                    for k, w in item.items()
+                ]
+                encoded_task[spec.name] = {"__pairs__": pairs}
+            else:
+                encoded_task[spec.name] = _encode(item, f"{where}.{spec.name}")
+        return {"__task__": encoded_task}
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufUO":
             raise TypeError(f"{where} is an array of dtype {value.dtype}, which cannot be saved.")
@@ -195,7 +207,11 @@ def _decode(value: Any, where: str) -> Any:
         if not isinstance(fields, dict):
             raise ValueError(f"{where}: a task must be a JSON object.")
         try:
-            return Task(**{key: _decode(item, where) for key, item in fields.items()})
+            decoded = {key: _decode(item, where) for key, item in fields.items()}
+            weights = decoded.get("class_weight")
+            if isinstance(weights, dict) and "__pairs__" in weights:
+                decoded["class_weight"] = {key: w for key, w in weights["__pairs__"]}
+            return Task(**decoded)
         except TypeError as error:
             raise ValueError(f"{where}: not a valid task ({error}).") from None
     if "__ndarray__" in value:
@@ -508,6 +524,9 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
             "classes_": _encode(encoder.classes_, f"classes of task {encoder.task_.name!r}"),
             "mean_": encoder.mean_,
             "scale_": encoder.scale_,
+            "class_weight_": _encode(
+                getattr(encoder, "class_weight_", None), f"class weights of {encoder.task_.name!r}"
+            ),
         }
         for encoder in estimator.encoders_
     ]
@@ -618,6 +637,7 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
         encoder.classes_ = _decode(entry["classes_"], "classes_")
         encoder.mean_ = float(entry["mean_"])
         encoder.scale_ = float(entry["scale_"])
+        encoder.class_weight_ = _decode(entry.get("class_weight_"), "class_weight_")
         encoders.append(encoder)
     estimator.encoders_ = encoders
     estimator.tasks_ = [encoder.task_ for encoder in encoders]

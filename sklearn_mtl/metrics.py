@@ -132,6 +132,34 @@ for _average in ("macro", "micro", "weighted"):
         "predict",
         "classification",
     )
+for _average in ("macro", "micro", "weighted"):
+    for _name, _function in (("precision", skm.precision_score), ("recall", skm.recall_score)):
+        METRICS[f"{_name}_{_average}"] = _Metric(
+            lambda y, p, sample_weight=None, _a=_average, _f=_function: _f(
+                y, p, average=_a, sample_weight=sample_weight, zero_division=0.0
+            ),
+            "predict",
+            "classification",
+        )
+for _name, _function in (
+    ("neg_mean_poisson_deviance", skm.mean_poisson_deviance),
+    ("neg_mean_gamma_deviance", skm.mean_gamma_deviance),
+    ("neg_median_absolute_error", skm.median_absolute_error),
+    ("neg_mean_absolute_percentage_error", skm.mean_absolute_percentage_error),
+    ("neg_mean_squared_log_error", skm.mean_squared_log_error),
+):
+    METRICS[_name] = _Metric(_negate(_function), "predict", "regression")
+METRICS["d2_absolute_error_score"] = _Metric(skm.d2_absolute_error_score, "predict", "regression")
+METRICS["matthews_corrcoef"] = _Metric(skm.matthews_corrcoef, "predict", "single_label")
+METRICS["jaccard"] = _Metric(skm.jaccard_score, "predict", "binary")
+METRICS["neg_brier_score"] = _Metric(
+    lambda y, proba, sample_weight=None, *, kind: (
+        -skm.brier_score_loss(y, kind.positive_score(proba), sample_weight=sample_weight)
+    ),
+    "proba",
+    "binary",
+    needs_kind=True,
+)
 METRICS["f1_samples"] = _Metric(
     lambda y, p, sample_weight=None: skm.f1_score(
         y, p, average="samples", sample_weight=sample_weight, zero_division=0.0
@@ -141,17 +169,12 @@ METRICS["f1_samples"] = _Metric(
 )
 
 
-def _labelled_arrays(encoder: TaskEncoder, table: TargetTable, outputs: np.ndarray, metric: str):
-    """True labels, raw outputs and the row/entry mask of one task, in encoded form."""
+def _encoded_arrays(encoder: TaskEncoder, targets: np.ndarray, outputs: np.ndarray, metric: str):
+    """True labels, raw outputs and the row/entry mask of one task from encoded targets."""
     kind = encoder.kind_
-    if kind.is_classification and not kind.multi_column:
-        targets = _encode_single_label(encoder, table, metric)
-    else:
-        targets = encoder.encode(table)  # also checks the labels
     if not kind.is_classification:
-        values = table.columns[encoder.positions[0]]
-        present = ~missing_mask(values)
-        truth = values[present].astype(np.float64)
+        present = ~np.isnan(targets[:, 0])
+        truth = targets[present, 0].astype(np.float64) * encoder.scale_ + encoder.mean_
         return truth, outputs[present], present
     if kind.multi_column:
         missing = np.isnan(targets)
@@ -198,9 +221,16 @@ def _encode_single_label(encoder: TaskEncoder, table: TargetTable, metric: str) 
     warnings.warn(
         f"{where} ({int((~known).sum())} rows) not seen in fit; they count as wrong predictions.",
         UnseenLabelWarning,
-        stacklevel=5,
+        stacklevel=4,
     )
     return targets
+
+
+def task_metric(encoder: TaskEncoder, metric: str | None = None) -> str:
+    """The metric that scores a task: ``metric``, else the task's own, else its kind's."""
+    if metric is not None:
+        return metric
+    return encoder.task_.metric or encoder.kind_.default_metric
 
 
 def task_score(
@@ -221,7 +251,8 @@ def task_score(
     outputs : ndarray of shape (n_samples, n_outputs)
         Raw network outputs for the task.
     metric : str, optional
-        A name from ``METRICS``; the task kind's default when None.
+        A name from ``METRICS``; by default the task's ``metric``, else its kind's
+        default.
     sample_weight : ndarray of shape (n_samples,), optional
         Row weights.
 
@@ -230,10 +261,22 @@ def task_score(
     float
         The score, NaN when the task has no label in y.
     """
+    name = task_metric(encoder, metric)
     kind = encoder.kind_
-    name = kind.default_metric if metric is None else metric
+    _metric_spec(name, kind, encoder.task_.name)
+    if kind.is_classification and not kind.multi_column:
+        targets = _encode_single_label(encoder, table, name)
+    else:
+        targets = encoder.encode(table)  # also checks the labels
+    truth, raw, present = _encoded_arrays(encoder, targets, outputs, name)
+    if not encoder.kind_.is_classification:  # the labels themselves, not float32 targets
+        truth = table.columns[encoder.positions[0]][present].astype(np.float64)
+    return _score(encoder, name, truth, raw, present, sample_weight)
+
+
+def _score(encoder, name, truth, raw, present, sample_weight) -> float:
+    kind = encoder.kind_
     spec = _metric_spec(name, kind, encoder.task_.name)
-    truth, raw, present = _labelled_arrays(encoder, table, outputs, name)
     if kind.multi_column and name == "hamming_score":
         weight = (
             np.ones(truth.shape)
@@ -257,6 +300,31 @@ def task_score(
     if spec.needs_kind:
         return float(spec.function(truth, prediction, sample_weight=row_weight, kind=kind))
     return float(spec.function(truth, prediction, sample_weight=row_weight))
+
+
+class EncodedScorer:
+    """A task's metric computed from raw outputs and encoded targets (the epoch history).
+
+    Parameters
+    ----------
+    encoder : TaskEncoder
+        The fitted task.
+    metric : str
+        A name of ``METRICS``.
+    """
+
+    def __init__(self, encoder: TaskEncoder, metric: str):
+        self.encoder = encoder
+        self.metric = metric
+
+    def __call__(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
+        truth, raw, present = _encoded_arrays(self.encoder, targets, outputs, self.metric)
+        try:
+            return _score(self.encoder, self.metric, truth, raw, present, sample_weight)
+        except ValueError:  # e.g. ROC AUC of rows with one class only
+            return float("nan")
 
 
 def _metric_spec(metric: str, kind: TargetKind | str, task_name: str) -> _Metric:
@@ -362,13 +430,19 @@ def make_task_scorer(task: str, metric: str | None = None) -> TaskScorer:
     metric : str, optional
         One of ``METRICS``: ``"r2"``, ``"explained_variance"``,
         ``"neg_mean_squared_error"``, ``"neg_root_mean_squared_error"``,
-        ``"neg_mean_absolute_error"`` (regression); ``"accuracy"``,
-        ``"balanced_accuracy"``, ``"f1"``, ``"precision"``, ``"recall"``,
-        ``"roc_auc"``, ``"average_precision"``, ``"neg_log_loss"``, ``"f1_macro"``,
-        ``"f1_micro"``, ``"f1_weighted"`` (classification); ``"hamming_score"``,
-        ``"f1_samples"`` (multilabel). By default the task kind's default score: R²
-        for regression, accuracy for binary and multiclass, 1 - Hamming loss for
-        multilabel. For binary tasks the positive class is ``classes_[1]``.
+        ``"neg_mean_absolute_error"``, ``"neg_median_absolute_error"``,
+        ``"neg_mean_poisson_deviance"``, ``"neg_mean_gamma_deviance"``,
+        ``"neg_mean_absolute_percentage_error"``, ``"neg_mean_squared_log_error"``,
+        ``"d2_absolute_error_score"`` (regression); ``"accuracy"``,
+        ``"balanced_accuracy"``, ``"matthews_corrcoef"``, ``"f1"``, ``"precision"``,
+        ``"recall"``, ``"jaccard"``, ``"roc_auc"``, ``"average_precision"``,
+        ``"neg_brier_score"``, ``"neg_log_loss"``, ``"f1_macro"``, ``"f1_micro"``,
+        ``"f1_weighted"`` and ``precision_``/``recall_`` with the same averages
+        (classification; ordinal tasks take the single-label ones);
+        ``"hamming_score"``, ``"f1_samples"`` (multilabel). By default the task's
+        ``metric``, else its kind's default score: R² for regression, accuracy for
+        binary, multiclass and ordinal tasks, 1 - Hamming loss for multilabel. For
+        binary tasks the positive class is ``classes_[1]``.
 
     Returns
     -------

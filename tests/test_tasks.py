@@ -107,8 +107,8 @@ def test_bad_targets_give_clear_errors(y, tasks, message):
 
 
 def test_bad_declarations():
-    with pytest.raises(ValueError, match="unknown kind 'ordinal'"):
-        Task("t", "ordinal")
+    with pytest.raises(ValueError, match="unknown kind 'ordered'"):
+        Task("t", "ordered")
     with pytest.raises(ValueError, match="unique"):
         resolve_tasks([Task("a"), Task("a")], as_target_table(np.zeros((2, 2))))
     with pytest.raises(ValueError, match="takes inputs from"):
