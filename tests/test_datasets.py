@@ -157,3 +157,17 @@ def test_make_shop_is_a_small_mixed_table_with_missing_labels():
     assert X.equals(X2) and Y.equals(Y2)
     with pytest.raises(ValueError, match=r"missing must be in \[0, 1\); got 1.5"):
         make_shop(missing=1.5)
+
+
+@needs_data
+def test_census_income_loader():
+    from sklearn_mtl.datasets import load_census_income
+
+    census = load_census_income(DATA)
+    assert census.X.shape == (99762, 39)
+    assert list(census.y.columns) == ["income_50k", "never_married"]
+    assert not {"instance_weight", "income_50k", "marital_stat"} & set(census.X.columns)
+    assert abs(census.y["income_50k"].mean() - 0.062) < 0.001  # the README's 6.2 %
+    assert abs(census.y["never_married"].mean() - 0.432) < 0.001
+    ((train, test),) = census.splits()
+    assert abs(len(train) - len(test)) <= 1 and not np.intersect1d(train, test).size
