@@ -84,7 +84,7 @@ def _metrics_for(tasks: Sequence[Task], scoring) -> dict[str, str]:
         raise ValueError(f"scoring names unknown task(s) {unknown}; the tasks are {names}.")
     metrics = {}
     for task in tasks:
-        metric = scoring.get(task.name) or kind_of(task).default_metric
+        metric = scoring.get(task.name) or task.metric or kind_of(task).default_metric
         _metric_spec(metric, kind_of(task), task.name)
         metrics[task.name] = metric
     return metrics
@@ -344,9 +344,9 @@ def compare_single_task(
         for grouped rows, ``TimeSeriesSplit`` for time order.
     scoring : None, str or dict of str to str, default=None
         Metric per task from :data:`sklearn_mtl.metrics.METRICS` (higher is better;
-        errors are negated). None is each kind's default (R², accuracy, 1 - Hamming
-        loss); a str applies to every task; a dict names some tasks, the others keep
-        their default.
+        errors are negated). None is each task's ``metric``, else its kind's default
+        (R², accuracy, 1 - Hamming loss); a str applies to every task; a dict names
+        some tasks, the others keep their default.
     baseline : estimator or dict, default=None
         An extra per-task reference such as ``HistGradientBoostingRegressor()``. A dict
         maps a task name or a kind (``"regression"``, ``"binary"``, ...) to an estimator.
