@@ -102,6 +102,8 @@ class TargetKind:
         ``"single_label"``, ``"binary"``, ``"multilabel"``).
     running_r2 : bool
         Whether the per-epoch running score is R² (else the share of hits).
+    max_classes : int or None
+        The most classes a single-column classification kind takes (None: no limit).
     """
 
     name: ClassVar[str]
@@ -110,6 +112,7 @@ class TargetKind:
     default_metric: ClassVar[str] = "accuracy"
     families: ClassVar[frozenset[str]] = frozenset()
     running_r2: ClassVar[bool] = False
+    max_classes: ClassVar[int | None] = None
 
     def __init__(self, task: Task):
         self.task = task
@@ -436,6 +439,7 @@ class Binary(_ClassKind):
 
     name = "binary"
     families = frozenset({"classification", "single_label", "binary"})
+    max_classes = 2
 
     def check_classes(self, encoder, label):
         if len(encoder.classes_) > 2:

@@ -17,9 +17,9 @@ from typing import Any, NoReturn
 
 import torch
 
-__all__ = ["MalformedFile", "check_fitted_meta", "check_tensors", "meta_state"]
+from ._kinds import KIND_CLASSES
 
-_KIND_NAMES = ("regression", "binary", "multiclass", "multilabel")
+__all__ = ["MalformedFile", "check_fitted_meta", "check_tensors", "meta_state"]
 
 
 class MalformedFile(ValueError):
@@ -75,7 +75,7 @@ def check_fitted_meta(fitted: Any) -> None:
         claimed.extend(positions)
         task = entry.get("task_", {})
         fields = task.get("__task__") if isinstance(task, Mapping) else None
-        if not isinstance(fields, Mapping) or fields.get("kind") not in _KIND_NAMES:
+        if not isinstance(fields, Mapping) or fields.get("kind") not in KIND_CLASSES:
             _fail(f"task {index} has no valid kind")
         names.append(fields.get("name"))
         kind = fields["kind"]
@@ -85,6 +85,7 @@ def check_fitted_meta(fitted: Any) -> None:
         if not entry["scale_"] > 0:
             _fail(f"task {index}: scale_={entry['scale_']!r} is not positive")
         _check_classes(index, kind, entry.get("classes_"), len(positions))
+        _check_class_weight(index, entry.get("class_weight_"), entry.get("classes_"))
     if sorted(claimed) != list(range(n_columns)):
         _fail(f"the tasks' positions {sorted(claimed)} do not cover the {n_columns} columns once")
     if len(set(map(str, names))) != len(names):
@@ -109,23 +110,40 @@ def check_fitted_meta(fitted: Any) -> None:
 
 
 def _check_classes(index: int, kind: str, classes: Any, n_positions: int) -> None:
-    if kind == "regression":
+    kind_class = KIND_CLASSES[kind]
+    if not kind_class.is_classification:
         if classes is not None:
-            _fail(f"task {index} is a regression task with classes")
+            _fail(f"task {index} is a {kind} task with classes")
         if n_positions != 1:
-            _fail(f"regression task {index} spans {n_positions} columns")
+            _fail(f"{kind} task {index} spans {n_positions} columns")
         return
     items = classes.get("__ndarray__") if isinstance(classes, Mapping) else None
     shape = classes.get("shape") if isinstance(classes, Mapping) else None
     if not isinstance(items, list) or shape != [len(items)]:
         _fail(f"task {index} has no valid classes_")
     assert isinstance(items, list)
-    expected = {"binary": (2, 2), "multiclass": (2, None), "multilabel": (n_positions,) * 2}
-    low, high = expected[kind]
+    high: int | None
+    if kind_class.multi_column:  # one class per column
+        low, high = n_positions, n_positions
+    else:
+        low, high = 2, kind_class.max_classes
     if len(items) < low or (high is not None and len(items) > high):
         _fail(f"{kind} task {index} has {len(items)} classes")
-    if kind != "multilabel" and n_positions != 1:
+    if not kind_class.multi_column and n_positions != 1:
         _fail(f"{kind} task {index} spans {n_positions} columns")
+
+
+def _check_class_weight(index: int, weights: Any, classes: Any) -> None:
+    if weights is None:
+        return
+    items = weights.get("__ndarray__") if isinstance(weights, Mapping) else None
+    n_classes = len(classes.get("__ndarray__", [])) if isinstance(classes, Mapping) else -1
+    if (
+        not isinstance(items, list)
+        or len(items) != n_classes
+        or not all(_is_finite(w) and w >= 0 for w in items)
+    ):
+        _fail(f"task {index} has no valid class_weight_ (one weight >= 0 per class)")
 
 
 def meta_state(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[tuple[int, ...], Any]]:

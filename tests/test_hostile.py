@@ -379,7 +379,7 @@ _TAMPERED = {
 def test_every_tampered_file_is_a_value_error_at_load(tmp_path, tamper):
     _, path, _ = _saved(tmp_path)
     _rewrite(path, **_TAMPERED[tamper])
-    with pytest.raises(ValueError, match="malformed|not a valid|do not fit"):
+    with pytest.raises(ValueError, match=r"malformed|not a valid|do not fit"):
         MultiTaskNetEstimator.load(path)
 
 

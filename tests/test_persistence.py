@@ -240,7 +240,7 @@ def test_weights_that_do_not_fit_the_network_are_refused(saved):
     from safetensors.torch import save as save_tensors
 
     _rewrite(saved, weights=save_tensors({"module.trunk.0.0.weight": torch.zeros(2, 2)}))
-    with pytest.raises(ValueError, match="does not fit|the network described by the file has"):
+    with pytest.raises(ValueError, match=r"does not fit|the network described by the file has"):
         MultiTaskNetEstimator.load(saved)
 
 
