@@ -366,7 +366,7 @@ class TaskEncoder:
 
     Targets are float32 with NaN for a missing label: the standardised value for
     regression, the class index for binary and multiclass, 0/1 per label for multilabel.
-    What each kind does is its :class:`~sklearn_mtl._kinds.TargetKind` (``kind_``).
+    What each kind does is its kind object, ``kind_`` (a ``sklearn_mtl._kinds.TargetKind``).
 
     Parameters
     ----------
