@@ -6,8 +6,11 @@ The estimator builds one :class:`MultiTaskNet` per fit and drives it through sko
 
 - ``get_split_datasets``/``get_iterator``: batches are slices of tensors built once
   (:mod:`sklearn_mtl._data`), not a per-row ``Dataset`` and ``default_collate``;
-- ``train_step_single``: the per-task loss vector goes to the loss weighting, which
-  back-propagates (loss-level or gradient-level); the architecture's penalty is added;
+- ``train_step_single``: the per-task loss vector goes to the loss weighting, whose
+  :meth:`~sklearn_mtl.weighting.WeightingModule.step` returns the objective (a surrogate
+  for gradient-level methods) and the weights it applied; the net records the weights,
+  adds the architecture's penalties and runs the step's one backward pass, through the
+  gradient scaler under fp16;
 - ``run_single_epoch``: no ``.item()`` per batch; per-task losses and scores are
   accumulated on the device and written to the history once per epoch;
 - ``initialize_optimizer``: Adam, AdamW, SGD and Adagrad use torch's fused kernels
@@ -32,6 +35,7 @@ from skorch.callbacks import Callback, EarlyStopping, EpochTimer
 
 from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_tensor
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
+from .architectures._base import decayed_parameters
 from .weighting import BackwardContext, LossLevelWeighting
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -105,8 +109,10 @@ class MultiTaskNet(NeuralNet):
 
     ``module`` and ``criterion`` are passed as initialised instances; ``criterion`` is a
     :class:`~sklearn_mtl._losses.MultiTaskLoss`. ``optimizer__weight_decay`` (the
-    estimator's ``alpha``) applies to weight matrices only, not to biases, normalisation
-    parameters or the loss weighting's own parameters.
+    estimator's ``alpha``) applies to weight matrices only (see
+    :func:`~sklearn_mtl.architectures._base.decayed_parameters`: what a module declares
+    in ``no_weight_decay()`` is exempt), not to biases, normalisation parameters or the
+    loss weighting's own parameters.
 
     ``precision`` (None, "bf16" or "fp16") and ``compile_module`` (bool, or a dict of
     ``torch.compile`` keyword arguments) are the estimator's ``precision`` and
@@ -138,7 +144,7 @@ class MultiTaskNet(NeuralNet):
         params = self.get_params_for("optimizer")
         weight_decay = params.pop("weight_decay", 0.0)
         params.setdefault("lr", self.lr)
-        decayed = [p for p in self.module_.parameters() if p.requires_grad and p.ndim > 1]
+        decayed = decayed_parameters(self.module_)
         ids = {id(p) for p in decayed}
         others = [
             p for _, p in self.get_all_learnable_params() if p.requires_grad and id(p) not in ids
@@ -361,25 +367,25 @@ class MultiTaskNet(NeuralNet):
         if tracker is not None and tracker.wants_batch():
             tracker.accumulate(losses, present, self.shared_parameters_ or [representation])
         weighting = self.criterion_.weighting
-        if getattr(self, "grad_scaler_", None) is not None:
-            # fp16: loss-level weightings only (see check_precision); scale the objective
-            # they back-propagate and report the same fixed-weighted loss as they do.
-            objective = weighting.combine(losses, present)
-            if objective.requires_grad:
-                self._backward(objective)
-            total = weighting.reported_loss(losses, present, objective)
-        else:
-            context = BackwardContext(self.shared_parameters_, representation)
-            total = weighting.backward(losses, present, context)
+        # the weighting says what to back-propagate (a surrogate for gradient-level
+        # methods) and which weights it applied; the net records them, adds the
+        # penalties and runs the step's one backward pass (scaled under fp16)
+        result = weighting.step(
+            losses, present, BackwardContext(self.shared_parameters_, representation)
+        )
+        weighting.record(result.weights, present)
+        objective, total = result.objective, result.loss
         penalty = self.module_.penalty()
         if penalty is not None:
-            self._backward(penalty)
+            objective = objective + penalty
             total = total + penalty.detach()
         relation = getattr(self, "task_relation_module_", None)
         if relation is not None:
             relation_penalty = relation.penalty(self.module_)
-            self._backward(relation_penalty)
+            objective = objective + relation_penalty
             total = total + relation_penalty.detach()
+        if objective.requires_grad:
+            self._backward(objective)
         return {"loss": total, "y_pred": outputs}
 
     def validation_step(self, batch, **fit_params):

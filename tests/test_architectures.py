@@ -322,7 +322,8 @@ def test_cross_stitch_units_start_near_identity():
     module = build(CrossStitch(self_weight=0.8))
     assert len(module.stitches) == 2
     for unit in module.stitches:
-        assert unit.alpha.ndim == 1  # not weight-decayed by the estimator
+        assert unit.alpha.shape == (3, 3)
+        assert unit.no_weight_decay() == [unit.alpha]  # exempt from the estimator's decay
         alpha = unit.matrix.detach()
         torch.testing.assert_close(torch.diag(alpha), torch.full((3,), 0.8))
         torch.testing.assert_close(alpha.sum(dim=1), torch.ones(3))
@@ -336,7 +337,16 @@ def test_cross_stitch_identity_units_give_independent_towers():
     assert grad.abs().sum() == 0
     # but the units still learn to share: their off-diagonal weights get a gradient.
     (grad,) = torch.autograd.grad(out["a"].sum(), module.stitches[0].alpha)
-    assert grad.view(2, 2)[0, 1] != 0
+    assert grad[0, 1] != 0
+
+
+def test_cross_stitch_loads_a_flat_mixing_matrix():
+    """Models saved when the unit stored its matrix flat still load."""
+    module = build(CrossStitch(self_weight=0.7), TWO_TASKS, SMALL)
+    state = {k: (v.flatten() if k.endswith("alpha") else v) for k, v in module.state_dict().items()}
+    other = build(CrossStitch(self_weight=0.9), TWO_TASKS, SMALL)
+    other.load_state_dict(state)
+    torch.testing.assert_close(other.stitches[0].matrix, module.stitches[0].matrix)
 
 
 def test_soft_sharing_penalty():

@@ -377,6 +377,28 @@ def test_weight_decay_spares_biases(mixed, fast_params):
     assert groups[1]["weight_decay"] == 0.0 and all(p.ndim == 1 for p in groups[1]["params"])
 
 
+@pytest.mark.parametrize("architecture", ["mmoe", "ple", "cross_stitch"])
+def test_weight_decay_spares_what_modules_declare(architecture, mixed, fast_params):
+    """Expert biases (2-D) and cross-stitch mixing matrices are not decayed."""
+    from sklearn_mtl.architectures import ARCHITECTURES
+
+    if architecture != "cross_stitch":  # two expert layers: stacked 2-D biases
+        architecture = ARCHITECTURES[architecture](expert_layer_sizes=(8, 4))
+    X, y = mixed
+    est = MultiTaskNetEstimator(alpha=0.5, architecture=architecture, **fast_params).fit(X, y)
+    decayed = {id(p) for p in est.net_.optimizer_.param_groups[0]["params"]}
+    exempt = [
+        p
+        for module in est.net_.module_.modules()
+        if hasattr(module, "no_weight_decay")
+        for p in module.no_weight_decay()
+    ]
+    assert exempt and all(p.ndim == 2 for p in exempt)
+    assert not decayed & {id(p) for p in exempt}
+    spared = {id(p) for p in est.net_.optimizer_.param_groups[1]["params"]}
+    assert {id(p) for p in exempt} <= spared
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_architecture_options(mixed, fast_params, batch_norm):
     X, y = mixed

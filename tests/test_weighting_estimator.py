@@ -146,3 +146,44 @@ def test_gradient_level_methods_under_bf16_autocast(alias, sparse_mixed):
     except (TypeError, ValueError) as exc:  # precision not offered on this build
         pytest.skip(str(exc))
     assert all(np.isfinite(w) for w in est.task_weights_.values())
+
+
+@pytest.mark.parametrize("alias", ["fixed", "uncertainty", "famo", "pcgrad", "dbmtl", "upgrad"])
+def test_one_backward_pass_per_training_step(alias, sparse_mixed, monkeypatch):
+    """The weighting returns its objective; the net runs the step's only backward pass."""
+    import torch
+
+    calls = []
+    original = torch.Tensor.backward
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", counting)
+    X, y = sparse_mixed
+    est = MultiTaskNetEstimator(
+        loss_weighting=alias, architecture="mmoe", random_state=0, **PARAMS
+    ).fit(X, y)
+    n_batches = sum(epoch["train_batch_count"] for epoch in est.history_)
+    assert len(calls) == n_batches
+
+
+def test_batched_task_jacobian_equals_the_per_task_loop():
+    import torch
+
+    from sklearn_mtl.weighting._gradient import task_gradients
+
+    torch.manual_seed(0)
+    trunk = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 6))
+    heads = torch.nn.Linear(6, 4)
+    x = torch.randn(32, 5)
+    out = heads(trunk(x))
+    losses = (out**2).mean(0)
+    inputs = list(trunk.parameters())
+    present = [True, False, True, True]
+    batched = task_gradients(losses, inputs, present)
+    loop = task_gradients(losses, inputs, present, batched=False)
+    torch.testing.assert_close(batched, loop)
+    assert batched[1].abs().sum() == 0
+    assert batched.shape == (4, sum(p.numel() for p in inputs))

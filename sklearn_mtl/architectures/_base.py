@@ -27,6 +27,7 @@ __all__ = [
     "NetworkConfig",
     "TaskHeadSpec",
     "check_task_specs",
+    "decayed_parameters",
     "make_mlp",
 ]
 
@@ -190,6 +191,31 @@ class MultiTaskModule(nn.Module):
     def penalty(self) -> torch.Tensor | None:
         """An extra term added to the training loss (e.g. soft sharing), or None."""
         return None
+
+
+def decayed_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters weight decay applies to: weight matrices, less what modules exempt.
+
+    A trainable parameter with more than one dimension is decayed unless a module of
+    the tree declares it in a ``no_weight_decay()`` method (returning parameters), as
+    the expert groups do for their stacked biases and the cross-stitch units for their
+    mixing matrices. Biases, normalisation parameters and other vectors never are.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn_mtl.architectures._base import decayed_parameters
+    >>> [tuple(p.shape) for p in decayed_parameters(nn.Linear(3, 2))]
+    [(2, 3)]
+    """
+    exempt: set[int] = set()
+    for sub in module.modules():
+        declare = getattr(sub, "no_weight_decay", None)
+        if callable(declare):
+            exempt.update(id(p) for p in declare())
+    return [
+        p for p in module.parameters() if p.requires_grad and p.ndim > 1 and id(p) not in exempt
+    ]
 
 
 class Architecture(DocLinkMixin, BaseEstimator):

@@ -41,14 +41,24 @@ class CrossStitchUnit(nn.Module):
         other = (1.0 - self_weight) / (n_tasks - 1) if n_tasks > 1 else 0.0
         alpha = torch.full((n_tasks, n_tasks), other)
         alpha.fill_diagonal_(self_weight if n_tasks > 1 else 1.0)
-        # Stored flat: the estimator's weight decay (``alpha``) applies to parameters
-        # with ndim > 1, and must not shrink the mixing weights towards zero.
-        self.alpha = nn.Parameter(alpha.flatten())
+        self.alpha = nn.Parameter(alpha)
+
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        """The mixing matrix: weight decay must not shrink it towards zero."""
+        return [self.alpha]
 
     @property
     def matrix(self) -> torch.Tensor:
         """The ``(n_tasks, n_tasks)`` mixing weights; row ``k`` builds tower ``k``'s input."""
-        return self.alpha.view(self.n_tasks, self.n_tasks)
+        return self.alpha
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # models saved before the matrix was stored as such hold it flat
+        key = prefix + "alpha"
+        value = state_dict.get(key)
+        if value is not None and value.ndim == 1:
+            state_dict[key] = value.view(self.n_tasks, self.n_tasks)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:
         """Mix activations of shape ``(n_tasks, batch, width)``."""

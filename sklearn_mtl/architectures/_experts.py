@@ -69,6 +69,10 @@ class ExpertGroup(nn.Module):
         self.activation = activation()
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
 
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        """The stacked biases ``(n_experts, size)``: biases, although 2-D."""
+        return list(self.biases)
+
     def _finish(self, layer: int, hidden: torch.Tensor) -> torch.Tensor:
         """Normalise, activate and drop out a ``(batch, n_experts, size)`` tensor."""
         batch = hidden.shape[0]

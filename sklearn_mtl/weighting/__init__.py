@@ -21,6 +21,7 @@ from ._base import (
     FixedWeighting,
     LossLevelWeighting,
     LossWeighting,
+    StepResult,
     WeightingModule,
 )
 from ._cagrad import CAGrad, cagrad_coefficients
@@ -121,6 +122,7 @@ __all__ = [
     "NashMTL",
     "PCGrad",
     "RandomLossWeighting",
+    "StepResult",
     "UPGrad",
     "UncertaintyWeighting",
     "WeightingModule",

@@ -7,16 +7,18 @@ net's criterion, so its learnable parameters (if any) are trained by the net's o
 move with ``device`` and are saved with the net.
 
 Each training step the net computes the vector of per-task masked mean losses and calls
-:meth:`WeightingModule.backward`, which must leave gradients in ``.grad`` of every
-parameter and return the scalar loss to report:
+:meth:`WeightingModule.step`, which returns a :class:`StepResult`: the scalar objective
+to back-propagate, the task weights it applied and the loss to report. The net then
+records the weights, adds the architecture's penalties to the objective and runs the
+step's one backward pass (through the gradient scaler under fp16):
 
-- loss-level methods (:class:`LossLevelWeighting`) combine the losses into one scalar and
-  back-propagate it;
+- loss-level methods (:class:`LossLevelWeighting`) return a combination of the losses;
 - gradient-level methods receive the per-task gradients of the shared parameters (or of
-  the shared representation, see :class:`BackwardContext`) and write the combined
-  gradient.
+  the shared representation, see :class:`BackwardContext`) and return a surrogate whose
+  gradient is the combined update (see :mod:`~sklearn_mtl.weighting._gradient`).
 
-The fixed ``task_weights`` of the estimator arrive as ``base_weights``.
+:meth:`WeightingModule.backward` does the same in one call (without a scaler), for use
+outside the net. The fixed ``task_weights`` of the estimator arrive as ``base_weights``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .._doc_link import DocLinkMixin
 
 __all__ = [
     "BackwardContext",
+    "StepResult",
     "FixedWeighting",
     "LossLevelWeighting",
     "LossWeighting",
@@ -57,6 +60,26 @@ class BackwardContext:
     representation: torch.Tensor
 
 
+@dataclass
+class StepResult:
+    """What a weighting returns for one training step.
+
+    Attributes
+    ----------
+    objective : torch.Tensor
+        The scalar to back-propagate (a surrogate for gradient-level methods; it may not
+        require gradients when nothing is trainable).
+    weights : torch.Tensor of shape (n_tasks,)
+        The task weights the step applied (recorded by the net into the history).
+    loss : torch.Tensor
+        The detached scalar loss to report, ``sum_t base_weights[t] * loss_t``.
+    """
+
+    objective: torch.Tensor
+    weights: torch.Tensor
+    loss: torch.Tensor
+
+
 class WeightingModule(nn.Module):
     """Runtime state of a weighting method: turns per-task losses into gradients.
 
@@ -80,10 +103,10 @@ class WeightingModule(nn.Module):
     def n_tasks(self) -> int:
         return int(self.base_weights.shape[0])
 
-    def backward(
+    def step(
         self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
-    ) -> torch.Tensor:
-        """Back-propagate one step.
+    ) -> StepResult:
+        """What one training step back-propagates, the weights it applies, the loss.
 
         Parameters
         ----------
@@ -97,10 +120,25 @@ class WeightingModule(nn.Module):
 
         Returns
         -------
+        StepResult
+        """
+        raise NotImplementedError
+
+    def backward(
+        self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
+    ) -> torch.Tensor:
+        """Run one step outside the net: :meth:`step`, record, back-propagate.
+
+        Returns
+        -------
         torch.Tensor
             The scalar (detached) loss to report for the step.
         """
-        raise NotImplementedError
+        result = self.step(losses, present, context)
+        self.record(result.weights, present)
+        if result.objective.requires_grad:
+            result.objective.backward()
+        return result.loss
 
     def fixed_weighted_loss(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """``sum_t base_weights[t] * loss_t`` over the tasks present: the loss to report.
@@ -147,7 +185,7 @@ class WeightingModule(nn.Module):
 class LossLevelWeighting(WeightingModule):
     """A weighting that combines the task losses into one scalar.
 
-    Subclasses override :meth:`task_weights` (and :meth:`combine` when the total is not
+    Subclasses override :meth:`task_weights` (and :meth:`weigh` when the total is not
     a weighted sum, as for uncertainty weighting).
     """
 
@@ -155,29 +193,35 @@ class LossLevelWeighting(WeightingModule):
         """Method-specific weight of each task (multiplied by ``base_weights``)."""
         return torch.ones_like(losses)
 
-    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def weigh(
+        self, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The objective and the effective task weights of a step (nothing recorded)."""
         weights = self.base_weights * self.task_weights(losses, present)
-        self.record(weights, present)
-        return (weights * losses * present).sum()
+        return (weights * losses * present).sum(), weights
 
-    def backward(
+    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """:meth:`weigh`'s objective, recording its weights (for use outside the net)."""
+        objective, weights = self.weigh(losses, present)
+        self.record(weights, present)
+        return objective
+
+    def step(
         self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
-    ) -> torch.Tensor:
-        """Back-propagate :meth:`combine`; report ``sum_t base_weights[t] * loss_t``.
+    ) -> StepResult:
+        """:meth:`weigh`; report ``sum_t base_weights[t] * loss_t``.
 
         The reported loss is the fixed-weighted sum for every method (not the method's
         own objective, e.g. with uncertainty regularisers), so that training losses are
         comparable across methods and with the validation loss.
         """
-        total = self.combine(losses, present)
-        if total.requires_grad:
-            total.backward()
-        return self.reported_loss(losses, present, total)
+        objective, weights = self.weigh(losses, present)
+        return StepResult(objective, weights, self.reported_loss(losses, present, objective))
 
     def reported_loss(
         self, losses: torch.Tensor, present: torch.Tensor, objective: torch.Tensor
     ) -> torch.Tensor:
-        """The detached loss :meth:`backward` reports for the step's ``objective``."""
+        """The detached loss :meth:`step` reports for the step's ``objective``."""
         return self.fixed_weighted_loss(losses, present).detach()
 
 
@@ -212,9 +256,10 @@ class LossWeighting(DocLinkMixin, BaseEstimator):
 class _FixedWeightingModule(LossLevelWeighting):
     """Fixed weights: the objective is itself the loss to report (computed once)."""
 
-    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        self.record(self.base_weights, present)
-        return (self.base_weights * losses * present).sum()
+    def weigh(
+        self, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.base_weights * losses * present).sum(), self.base_weights
 
     def reported_loss(
         self, losses: torch.Tensor, present: torch.Tensor, objective: torch.Tensor

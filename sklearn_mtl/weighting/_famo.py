@@ -53,7 +53,9 @@ class _FAMOModule(LossLevelWeighting):
         self.exp_avg_sq.copy_(torch.where(active, self.exp_avg_sq, before[2]))
         self.adam_steps.copy_(torch.where(active, self.adam_steps, steps_before))
 
-    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def weigh(
+        self, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mask = as_mask(present, losses)
         shifted = losses.detach() + EPS  # log(L + 1e-8) as in the authors' code
         log_losses = torch.log(shifted)
@@ -61,10 +63,9 @@ class _FAMOModule(LossLevelWeighting):
         z = masked_softmax(self.logits, present)
         inverse = z / shifted
         weights = self.base_weights * inverse / inverse.sum().clamp(min=EPS) * mask
-        self.record(weights, present)
         self.previous_log_losses.copy_(log_losses)
         self.previous_present.copy_(present)
-        return (weights * losses).sum()
+        return (weights * losses).sum(), weights
 
 
 class FAMO(LossWeighting):

@@ -13,15 +13,16 @@ __all__ = ["GeometricLossStrategy"]
 
 
 class _GeometricModule(LossLevelWeighting):
-    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def weigh(
+        self, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mask = as_mask(present, losses)
         exponents = self.base_weights * mask
         exponents = exponents / exponents.sum().clamp(min=EPS)
         log_losses = torch.log(losses.clamp(min=EPS))
         total = torch.exp((exponents * log_losses).sum())
         # d total / d L_t = total * exponent_t / L_t: the weight each loss effectively gets
-        self.record(total.detach() * exponents / losses.detach().clamp(min=EPS), present)
-        return total
+        return total, total.detach() * exponents / losses.detach().clamp(min=EPS)
 
 
 class GeometricLossStrategy(LossWeighting):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._base import BackwardContext, WeightingModule
+from ._base import BackwardContext, StepResult, WeightingModule
 from ._utils import as_mask, check_choice
 
 __all__ = [
@@ -67,31 +67,65 @@ def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
 
 
 def task_gradients(
-    losses: torch.Tensor, inputs: list[torch.Tensor], present: list[bool] | None = None
+    losses: torch.Tensor,
+    inputs: list[torch.Tensor],
+    present: list[bool] | None = None,
+    batched: bool = True,
 ) -> torch.Tensor:
     """Matrix ``G`` (n_tasks, n_inputs) of each task's gradient with respect to ``inputs``.
 
-    One ``autograd.grad`` per task (the graph is kept), flattened and in float32 whatever
-    the precision of the forward pass (bf16 autocast). Rows are zero for tasks absent
-    from ``present`` (not differentiated at all) and for losses without gradient; inputs
-    a loss does not reach count as zero.
+    One batched ``autograd.grad`` call (``is_grads_batched=True``: the backward pass is
+    vectorised over the tasks' one-hot output gradients) or, with ``batched=False`` or
+    where an operation of the graph has no batching rule, one call per task; the graph
+    is kept. Flattened and in float32 whatever the precision of the forward pass (bf16
+    autocast). Rows are zero for tasks absent from ``present`` (not differentiated at
+    all) and for losses without gradient; inputs a loss does not reach count as zero.
     """
     size = sum(x.numel() for x in inputs)
-    rows = []
-    for t, loss in enumerate(losses):
-        if not ((present is None or present[t]) and loss.requires_grad):
-            rows.append(torch.zeros(size, device=losses.device))
-            continue
-        grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
-        rows.append(
-            torch.cat(
-                [
-                    (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
-                    for g, x in zip(grads, inputs, strict=True)
-                ]
+    rows = [
+        t
+        for t in range(losses.shape[0])
+        if (present is None or present[t]) and losses.requires_grad
+    ]
+    jacobian = torch.zeros(losses.shape[0], size, device=losses.device)
+    if not rows:
+        return jacobian
+    if batched:
+        try:
+            outputs = torch.zeros(
+                len(rows), losses.shape[0], dtype=losses.dtype, device=losses.device
             )
+            outputs[torch.arange(len(rows)), torch.tensor(rows)] = 1.0
+            grads = torch.autograd.grad(
+                losses,
+                inputs,
+                grad_outputs=outputs,
+                retain_graph=True,
+                allow_unused=True,
+                is_grads_batched=True,
+            )
+        except RuntimeError:  # an operation without a batching rule: one call per task
+            pass
+        else:
+            jacobian[rows] = torch.cat(
+                [
+                    (g if g is not None else torch.zeros(len(rows), *x.shape, device=x.device))
+                    .reshape(len(rows), -1)
+                    .float()
+                    for g, x in zip(grads, inputs, strict=True)
+                ],
+                dim=1,
+            )
+            return jacobian
+    for t in rows:
+        grads = torch.autograd.grad(losses[t], inputs, retain_graph=True, allow_unused=True)
+        jacobian[t] = torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
+                for g, x in zip(grads, inputs, strict=True)
+            ]
         )
-    return torch.stack(rows)
+    return jacobian
 
 
 class GradientLevelWeighting(WeightingModule):
@@ -183,26 +217,22 @@ class GradientLevelWeighting(WeightingModule):
         """Matrix ``G`` (n_tasks, n_inputs) of per-task gradients (``task_gradients``)."""
         return task_gradients(losses, inputs, present)
 
-    def backward(
+    def step(
         self, losses: torch.Tensor, present: torch.Tensor, context: BackwardContext
-    ) -> torch.Tensor:
+    ) -> StepResult:
         mask = as_mask(present, losses)
         fixed = self.base_weights * mask
         objectives = self.transform_losses(losses, present) * mask
         report = self.fixed_weighted_loss(losses, present).detach()
         inputs = self._inputs(context)
         if not inputs:  # nothing shared to balance: plain fixed weighting
-            self.record(fixed, present)
-            if objectives.requires_grad:
-                (fixed * objectives).sum().backward()
-            return report
+            return StepResult((fixed * objectives).sum(), fixed, report)
         # a task with fixed weight 0 takes no part: no gradient, no say in the balance
         active = present & (self.base_weights > 0)
         active_host = [bool(p) for p in active.detach().cpu().tolist()]
         jacobian = self.task_jacobian(objectives, active_host, inputs)
         update, weights = self.direction(jacobian, losses.detach(), active)
         weights = weights * mask
-        self.record(weights, present)
         head_weights = weights if self.heads_use_method_weights else fixed
         # surrogate whose gradient is: head_weights-weighted task gradients on every
         # parameter, plus the correction turning the shared gradient into ``update``
@@ -214,5 +244,4 @@ class GradientLevelWeighting(WeightingModule):
             part = correction[start : start + n].view_as(x).to(x.dtype)
             surrogate = surrogate + (x * part).sum()
             start += n
-        surrogate.backward()
-        return report
+        return StepResult(surrogate, weights, report)

@@ -25,14 +25,15 @@ class _UncertaintyModule(LossLevelWeighting):
         self.register_buffer("factors", factors.float())
         self.log_vars = nn.Parameter(torch.full_like(self.base_weights, float(init)))
 
-    def combine(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def weigh(
+        self, losses: torch.Tensor, present: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mask = as_mask(present, losses)
         precision = torch.exp(-self.log_vars)
         weights = self.base_weights * self.factors * precision
-        self.record(weights, present)
         # absent tasks contribute nothing, not even the regulariser (it would drift)
         terms = weights * losses + 0.5 * self.base_weights * self.log_vars
-        return (terms * mask).sum()
+        return (terms * mask).sum(), weights.detach()
 
 
 class UncertaintyWeighting(LossWeighting):
