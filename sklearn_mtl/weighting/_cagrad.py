@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -26,7 +28,9 @@ def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 500) -> np.n
     c : float
         Radius of the ball around the mean gradient, relative to its norm.
     max_iter : int
-        Maximum number of iterations of the dual solver (SLSQP, to convergence).
+        Maximum number of iterations of the dual solver for more than six tasks
+        (SLSQP, to convergence); up to six tasks the dual is solved exactly, face by
+        face of the simplex.
 
     Returns
     -------
@@ -58,11 +62,61 @@ def cagrad_coefficients(gram: np.ndarray, c: float, max_iter: int = 500) -> np.n
         norm = np.sqrt(max(float(w @ kw), 0.0) + floor)
         return float(w @ linear) + radius * norm, linear + radius * kw / norm
 
-    w = minimize_on_simplex_smooth(objective, mean, max_iter=max_iter)
+    if n <= _EXACT_MAX_TASKS:
+        w = _dual_by_faces(gram, linear, radius)
+    else:
+        w = minimize_on_simplex_smooth(objective, mean, max_iter=max_iter)
     gw_norm = np.sqrt(max(float(w @ gram @ w), 0.0))
     if gw_norm <= 1e-6 * np.sqrt(g0_sq):  # 0 in the hull: Pareto-stationary, no ball step
         return mean
     return mean + (radius / gw_norm) * w
+
+
+#: Up to this many tasks the dual is solved exactly face by face (2^n - 1 faces).
+_EXACT_MAX_TASKS = 6
+
+
+def _dual_by_faces(gram: np.ndarray, linear: np.ndarray, radius: float) -> np.ndarray:
+    """Exact minimiser of ``w . b + r sqrt(w^T K w)`` on the simplex, face by face.
+
+    In the relative interior of a face ``S`` the minimiser is stationary:
+    ``b_S + r K_S w / q = lambda 1`` with ``q = sqrt(w^T K w)``, so
+    ``w = P (lambda 1 - b_S) / (1^T P (lambda 1 - b_S))`` (``P`` the inverse of ``K_S``,
+    least squares where it is singular), where ``lambda`` is the larger root of
+    ``(lambda 1 - b)^T P (lambda 1 - b) = r^2``. The best feasible candidate over all
+    faces is the minimiser; where 0 is in the hull (``q = 0``) the value 0 is reached
+    and the caller falls back to the mean gradient.
+    """
+    n = gram.shape[0]
+    best, best_value = np.full(n, 1.0 / n), np.inf
+    r2 = radius * radius
+    for size in range(1, n + 1):
+        for face in itertools.combinations(range(n), size):
+            idx = list(face)
+            w = np.zeros(n)
+            if size == 1:
+                w[idx] = 1.0
+            else:
+                sub = gram[np.ix_(idx, idx)]
+                rhs = np.stack([np.ones(size), linear[idx]], axis=1)
+                try:
+                    sol = np.linalg.solve(sub, rhs)  # P 1 and P b
+                except np.linalg.LinAlgError:  # singular face: least squares
+                    sol = np.linalg.lstsq(sub, rhs, rcond=None)[0]
+                p1, pb = sol[:, 0], sol[:, 1]
+                a, bb, cc = p1.sum(), pb.sum(), float(linear[idx] @ pb)
+                disc = bb * bb - a * (cc - r2)
+                if not (a > 0 and disc > 0 and np.isfinite(disc)):
+                    continue
+                u = (bb + np.sqrt(disc)) / a * p1 - pb
+                total = u.sum()
+                if not total > 0 or np.any(u < -1e-12 * np.abs(u).max()):
+                    continue
+                w[idx] = np.clip(u, 0.0, None) / total
+            value = float(w @ linear) + radius * np.sqrt(max(float(w @ gram @ w), 0.0))
+            if value < best_value:
+                best, best_value = w, value
+    return best / best.sum()
 
 
 class _CAGradModule(GradientLevelWeighting):
