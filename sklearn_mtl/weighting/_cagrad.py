@@ -143,8 +143,9 @@ class CAGrad(LossWeighting):
 
     Its dual is a problem on the simplex,
     :math:`\min_{w \in \Delta} g_w \cdot g_0 + c\lVert g_0\rVert \lVert g_w \rVert` with
-    :math:`g_w = \sum_t w_t g_t`, solved here on the Gram matrix to convergence
-    (sequential quadratic programming, as the authors' code does with scipy);
+    :math:`g_w = \sum_t w_t g_t`, solved here exactly on the Gram matrix (face by
+    face of the simplex up to six tasks, SLSQP to convergence beyond, where the
+    authors' code stops SLSQP at its default tolerance);
     then :math:`d = g_0 + c\lVert g_0 \rVert\, g_w / \lVert g_w \rVert`. ``c = 0`` gives
     the mean gradient (fixed equal weighting, divided by :math:`T`); larger ``c`` trades
     the average improvement for the worst task's (the paper uses 0.4 to 0.5).
