@@ -23,8 +23,10 @@ def test_readme_snippet_runs_as_it_stands():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning of the short fits
         exec(compile(_python_blocks()[0], str(README), "exec"), namespace)
-    search, X_new, Y = namespace["search"], namespace["X_new"], namespace["Y"]
-    predictions = search.predict(X_new)
+    # the fitted model is the search when there is one, else the estimator
+    model = namespace.get("search", namespace.get("est"))
+    X_new, Y = namespace["X_new"], namespace["Y"]
+    predictions = model.predict(X_new)
     assert list(predictions.columns) == list(Y.columns)
     assert len(predictions) == len(X_new)
 
