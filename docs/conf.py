@@ -59,6 +59,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections|typing|dataclasses|abc|pathlib|pickle|json|io|os|tempfile)(\..*)?"),
     # types named in numpydoc "Parameters"/"Returns" sections
     (r"py:.*", r"(ndarray|array-like|array|DataFrame|Series|Tensor|Module|callable|optional)"),
+    # private classes that appear in public type hints (no API page of their own)
+    (r"py:class", r"sklearn_mtl\.(.*\.)?_\w+\..*"),
 ]
 
 

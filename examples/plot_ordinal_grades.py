@@ -111,7 +111,7 @@ print(summary.round(3).to_string())
 
 # %%
 # Mean absolute error per declaration (lower is better; bars: spread over folds)
-# -----------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 labels = [f"{p}: {t}" for p, t in results.groupby(["problem", "task"], sort=False).groups]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 width = 0.25
