@@ -43,7 +43,7 @@ from ._validation import (
     positive_int,
 )
 from .architectures import Architecture, NetworkConfig, TaskHeadSpec, get_architecture
-from .metrics import EncodedScorer, task_metric, task_score
+from .metrics import EncodedScorer, TaskWithoutLabelWarning, task_metric, task_score
 from .tasks import TaskEncoder, resolve_tasks
 from .weighting import LossWeighting, get_weighting
 
@@ -994,7 +994,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
 
         Each task's ``metric``, by default R² for regression, accuracy for binary,
         multiclass and ordinal tasks, 1 - Hamming loss for multilabel; missing labels
-        are left out, and tasks without label in y too.
+        are left out, and tasks without label in y too, with a
+        :class:`~sklearn_mtl.metrics.TaskWithoutLabelWarning` naming them (in a
+        cross-validation, the mean of such a fold covers fewer tasks than the others).
 
         Parameters
         ----------
@@ -1006,7 +1008,16 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         -------
         float
         """
-        scores = np.array(list(self.score_tasks(X, y, sample_weight).values()), dtype=float)
+        by_task = self.score_tasks(X, y, sample_weight)
+        left_out = [name for name, score in by_task.items() if np.isnan(score)]
+        if left_out:
+            warnings.warn(
+                f"score: task(s) {left_out} have no score on these {len(y)} rows (no "
+                "label, or too few for the metric); the mean is over the other tasks.",
+                TaskWithoutLabelWarning,
+                stacklevel=2,
+            )
+        scores = np.array(list(by_task.values()), dtype=float)
         finite = scores[~np.isnan(scores)]
         return float(finite.mean()) if finite.size else float("nan")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -26,13 +27,13 @@ import torch
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
 from skorch.callbacks import Callback
 
 from ._kinds import kind_of
 from ._relationship import relation_matrix_frame
-from ._targets import as_target_table
+from ._targets import as_target_table, missing_mask
 from .metrics import METRICS, _metric_spec, _unwrap, task_score
 from .tasks import Task, TaskEncoder, resolve_tasks
 
@@ -88,6 +89,39 @@ def _metrics_for(tasks: Sequence[Task], scoring) -> dict[str, str]:
         _metric_spec(metric, kind_of(task), task.name)
         metrics[task.name] = metric
     return metrics
+
+
+def _with_tasks(estimator, tasks: Sequence[Task]):
+    """``clone(estimator)`` with its tasks (kinds, columns) resolved on all of y."""
+    _, prefix = _final_step(estimator)
+    return clone(estimator).set_params(**{f"{prefix}tasks": list(tasks)})
+
+
+def _strata(table, resolved) -> np.ndarray:
+    """A 1-D target for stratified splitters: the labels (as text) of the first
+    classification task, ``"<missing>"`` where missing; zeros without one."""
+    for task, positions in resolved:
+        if kind_of(task).is_classification and len(positions) == 1:
+            column = table.columns[positions[0]]
+            labels = np.array([str(v) for v in column], dtype=object)
+            labels[missing_mask(column)] = "<missing>"
+            return labels
+    return np.zeros(table.n_samples)
+
+
+def _warn_missing_folds(scores: np.ndarray, names: Sequence[str]) -> None:
+    """Warn, naming task and fold, about folds whose test rows hold no label of a task
+    (or whose fits failed there): they are left out of that task's means and tests."""
+    for j, name in enumerate(names):
+        folds = np.flatnonzero(np.isnan(scores[:, j])).tolist()
+        if folds:
+            warnings.warn(
+                f"compare_single_task: task {name!r} has no score in fold(s) {folds} (no "
+                "label in their test rows); they are left out of its mean, standard error "
+                "and test. Use a splitter that gives every fold labels of every task.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _single_task_estimator(estimator, task: Task, n_columns: int, is_frame: bool):
@@ -340,8 +374,14 @@ def compare_single_task(
     y : array-like or DataFrame of shape (n_samples, n_columns)
         Labels, NaN where missing.
     cv : int, cross-validation generator or iterable, default=5
-        As in scikit-learn (an int is ``KFold``). Pass ``GroupKFold`` with ``groups``
-        for grouped rows, ``TimeSeriesSplit`` for time order.
+        An int is ``KFold(cv, shuffle=True, random_state=0)``: tables are often sorted
+        (by class, by date) and contiguous folds would miss whole classes. Pass
+        ``GroupKFold`` with ``groups`` for grouped rows, ``TimeSeriesSplit`` for time
+        order, or a dataset's ``cv``; a stratified splitter stratifies on the first
+        classification task. The task kinds are inferred once, from all of y, and
+        given to every fold's models. A fold whose test rows hold no label of a task
+        gives it no score there: it is left out of that task's mean and test, with a
+        warning naming the task and the fold.
     scoring : None, str or dict of str to str, default=None
         Metric per task from :data:`sklearn_mtl.metrics.METRICS` (higher is better;
         errors are negated). None is each task's ``metric``, else its kind's default
@@ -358,9 +398,8 @@ def compare_single_task(
         Group labels for the splitter (e.g. patient ids with ``GroupKFold``).
     n_jobs : int, default=None
         Parallel jobs (joblib); None is 1, -1 all cores. With the default loky backend
-        each worker gets ``n_cores // n_jobs`` torch threads. Avoid the threading
-        backend: concurrent fits in one process share torch's global random state
-        (results are then not reproducible) and oversubscribe the cores.
+        each worker gets ``n_cores // n_jobs`` torch threads. Seeded fits are
+        reproducible with the threading backend too, but threads share the cores.
     test : {"ttest", "corrected_ttest", "wilcoxon"}, default="ttest"
         Paired test of the per-fold differences: Student's paired t-test, the t-test
         with Nadeau and Bengio's correction for the overlap of cross-validation training
@@ -427,17 +466,34 @@ def compare_single_task(
     metrics = _metrics_for(tasks, scoring)
     table = as_target_table(y)
     n_samples = table.n_samples
-    splitter = check_cv(cv)
-    splits = list(splitter.split(X, y, groups))
+    # An int is a shuffled KFold: tables are often sorted (by class, by date), and
+    # contiguous folds would then miss whole classes.
+    splitter = (
+        KFold(int(cv), shuffle=True, random_state=0)
+        if isinstance(cv, numbers.Integral)
+        else check_cv(cv)
+    )
+    # Stratified splitters read a 1-D target: the first classification task's labels.
+    splits = list(splitter.split(X, _strata(table, resolved), groups))
     if not splits:
         raise ValueError("cv produced no split.")
+    # The kinds inferred from all of y, given to every fold (a fold would re-infer).
+    multi_estimator = _with_tasks(estimator, tasks)
     test_fraction = float(np.mean([len(te) / (len(tr) + len(te)) for tr, te in splits]))
 
     jobs = []
     for fold, (train, test_rows) in enumerate(splits):
         jobs.append(
             delayed(_job)(
-                "multi", fold, estimator, X, y, train, test_rows, metrics, fit_params=fit_params
+                "multi",
+                fold,
+                multi_estimator,
+                X,
+                y,
+                train,
+                test_rows,
+                metrics,
+                fit_params=fit_params,
             )
         )
         for task, positions in resolved:
@@ -479,6 +535,7 @@ def compare_single_task(
     for kind, fold, scores in results:
         for name, score in scores.items():
             fold_scores[kind][fold, names.index(name)] = score
+    _warn_missing_folds(fold_scores["multi"], names)
 
     multi, single = fold_scores["multi"], fold_scores["single"]
     report: dict[str, object] = {

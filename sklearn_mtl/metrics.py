@@ -37,10 +37,21 @@ from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
 from .tasks import Task, TaskEncoder
 
-__all__ = ["METRICS", "TaskScorer", "UnseenLabelWarning", "make_task_scorer", "task_score"]
+__all__ = [
+    "METRICS",
+    "TaskScorer",
+    "TaskWithoutLabelWarning",
+    "UnseenLabelWarning",
+    "make_task_scorer",
+    "task_score",
+]
 
 # Metrics of the positive class only: an unseen label counts as a negative row.
 _POSITIVE_CLASS_ONLY = frozenset({"f1", "precision", "recall"})
+
+
+class TaskWithoutLabelWarning(UserWarning):
+    """``score`` left out tasks without any label in the rows scored."""
 
 
 class UnseenLabelWarning(UserWarning):
@@ -411,9 +422,18 @@ class TaskScorer:
 
     def __call__(self, estimator, X, y, sample_weight=None) -> float:
         final, Xt = _unwrap(estimator, X)
-        return final.score_tasks(
+        score = final.score_tasks(
             Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric}
         )[self.task]
+        if np.isnan(score):
+            # A NaN fold score would make GridSearchCV rank every candidate first (their
+            # means are all NaN): refuse, naming the task, so that the search says so.
+            raise ValueError(
+                f"Task {self.task!r} has no score on these {len(y)} rows (no label, or too "
+                "few for the metric): this fold cannot score it. Use a splitter that "
+                "gives every test fold labels of every task."
+            )
+        return score
 
     def __repr__(self) -> str:
         metric = "" if self.metric is None else f", {self.metric!r}"

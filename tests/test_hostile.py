@@ -425,3 +425,52 @@ def test_checkpoint_key_is_stable_across_processes_and_covers_all_rows(tmp_path)
         sys.path.remove(str(tmp_path))
     assert trunk_module.key() in keys
     assert trunk_module.key(row=3) != trunk_module.key()  # a row the old 64-row sample missed
+
+
+# -- 9/10. compare_single_task folds, folds without labels ---------------------------------
+def _sorted_table(n=90):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    colour = np.repeat(["red", "white"], n // 2).astype(object)  # sorted, as wine is
+    X[:, 0] += colour == "red"
+    amount = np.arange(n) % 21 + 0.0  # 21 integer values: regression, from all of y
+    y = np.column_stack([colour, amount]).astype(object)
+    return X, y
+
+
+def test_compare_single_task_on_a_class_sorted_table_and_with_a_stratified_cv():
+    from sklearn.model_selection import StratifiedKFold
+
+    from sklearn_mtl import compare_single_task
+
+    X, y = _sorted_table()
+    est = MultiTaskNetEstimator(**TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenLabelWarning)
+        report = compare_single_task(est, X, y, cv=3, as_frame=False)
+    assert list(report["kind"]) == ["binary", "regression"]  # 21 integers: regression
+    assert np.isfinite(report["multi_task"]).all() and np.isfinite(report["single_task"]).all()
+    report = compare_single_task(est, X, y, cv=StratifiedKFold(3), as_frame=False)
+    assert report["n_splits"] == 3 and list(report["metric"]) == ["accuracy", "r2"]
+
+
+def test_a_fold_without_labels_for_a_task_is_named():
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.metrics import TaskWithoutLabelWarning
+
+    X, y = _two_tasks()
+    y = y.astype(object)
+    y[:14, 1] = np.nan  # the first fold's test rows have no label of task1
+    est = MultiTaskNetEstimator(**TINY)
+    with pytest.warns(UserWarning, match=r"task 'task1' has no score in fold\(s\) \[0\]"):
+        report = compare_single_task(est, X, y, cv=KFold(3), as_frame=False)
+    assert np.isfinite(report["multi_task"]).all()
+    with pytest.raises(ValueError, match="Task 'task1' has no score on these 14 rows"):
+        make_task_scorer("task1")(est.fit(X[14:], y[14:]), X[:14], y[:14])
+    with pytest.warns(TaskWithoutLabelWarning, match=r"\['task1'\]"):
+        est.score(X[:14], y[:14])
+    search = GridSearchCV(est, {"lr": [1e-3, 1e-2]}, cv=KFold(3), scoring=make_task_scorer("task1"))
+    with pytest.warns(UserWarning, match="Task 'task1' has no score"):
+        search.fit(X, y)
