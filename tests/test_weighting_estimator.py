@@ -182,7 +182,7 @@ def test_batched_task_jacobian_equals_the_per_task_loop():
     losses = (out**2).mean(0)
     inputs = list(trunk.parameters())
     present = [True, False, True, True]
-    batched = task_gradients(losses, inputs, present)
+    batched = task_gradients(losses, inputs, present, batched=True)
     loop = task_gradients(losses, inputs, present, batched=False)
     torch.testing.assert_close(batched, loop)
     assert batched[1].abs().sum() == 0

@@ -70,16 +70,20 @@ def task_gradients(
     losses: torch.Tensor,
     inputs: list[torch.Tensor],
     present: list[bool] | None = None,
-    batched: bool = True,
+    batched: bool | None = None,
 ) -> torch.Tensor:
     """Matrix ``G`` (n_tasks, n_inputs) of each task's gradient with respect to ``inputs``.
 
     One batched ``autograd.grad`` call (``is_grads_batched=True``: the backward pass is
     vectorised over the tasks' one-hot output gradients) or, with ``batched=False`` or
     where an operation of the graph has no batching rule, one call per task; the graph
-    is kept. Flattened and in float32 whatever the precision of the forward pass (bf16
-    autocast). Rows are zero for tasks absent from ``present`` (not differentiated at
-    all) and for losses without gradient; inputs a loss does not reach count as zero.
+    is kept. By default (``batched=None``) the batched call is used on accelerators and
+    the loop on the CPU, where the batched call measured no faster (8.7 against 8.6 ms
+    for 3 tasks, 32.0 against 28.6 ms for 10, a (100, 256, 256) trunk, batch 256, one
+    thread: the same arithmetic, plus vmap's overhead). Flattened and in float32
+    whatever the precision of the forward pass (bf16 autocast). Rows are zero for tasks
+    absent from ``present`` (not differentiated at all) and for losses without gradient;
+    inputs a loss does not reach count as zero.
     """
     size = sum(x.numel() for x in inputs)
     rows = [
@@ -90,6 +94,8 @@ def task_gradients(
     jacobian = torch.zeros(losses.shape[0], size, device=losses.device)
     if not rows:
         return jacobian
+    if batched is None:
+        batched = losses.device.type != "cpu"
     if batched:
         try:
             outputs = torch.zeros(
