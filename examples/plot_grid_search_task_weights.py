@@ -1,14 +1,15 @@
 """
-Grid-searching a task weight in a Pipeline
-==========================================
+Grid-searching a task weight
+============================
 
 Task weights are hyperparameters: how much should an auxiliary task count against the
 task you care about? This example searches the weight of one task with
-:class:`~sklearn.model_selection.GridSearchCV`, with the estimator at the end of a
-Pipeline whose ColumnTransformer encodes a table of mixed columns.
+:class:`~sklearn.model_selection.GridSearchCV`, on a raw table of mixed columns
+(numbers on different scales and a column of strings) that the estimator encodes
+itself, with no preprocessing in front.
 
-The parameter of one task's weight is ``task_weights__<task>``; inside a Pipeline it
-takes the step name as prefix, as any nested parameter:
+The parameter of one task's weight is ``task_weights__<task>``; with the estimator at
+the end of a Pipeline it takes the step name as prefix, as any nested parameter:
 ``multitasknetestimator__task_weights__<task>``.
 
 Set ``SKLEARN_MTL_SMOKE=1`` for a seconds-long run on tiny sizes.
@@ -25,11 +26,8 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.compose import make_column_transformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator
 from sklearn_mtl.metrics import make_task_scorer
@@ -62,17 +60,14 @@ y = pd.DataFrame(
 y["churned"].value_counts()
 
 # %%
-# The Pipeline and the search
-# ---------------------------
-# ``make_pipeline`` names the last step ``multitasknetestimator``. Each candidate is
-# scored on both tasks with per-task scorers; ``refit`` picks the weight of ``spend``
-# that gives the best ROC AUC on ``churned``.
-pipe = make_pipeline(
-    make_column_transformer(
-        (OneHotEncoder(), ["channel"]),
-        (StandardScaler(), ["age", "visits", "tenure"]),
-    ),
-    MultiTaskNetEstimator(hidden_layer_sizes=(32,), max_epochs=max_epochs, lr=3e-3, random_state=0),
+# The search
+# ----------
+# The estimator takes the table as it is: it scales the numbers and one-hot encodes
+# ``channel`` (a column of strings) inside the network, from each training fold. Each
+# candidate is scored on both tasks with per-task scorers; ``refit`` picks the weight
+# of ``spend`` that gives the best ROC AUC on ``churned``.
+est = MultiTaskNetEstimator(
+    hidden_layer_sizes=(32,), max_epochs=max_epochs, lr=3e-3, random_state=0
 )
 scoring = {
     "churned_auc": make_task_scorer("churned", "roc_auc"),
@@ -80,8 +75,8 @@ scoring = {
     "mean": None,  # the estimator's score: unweighted mean over tasks
 }
 search = GridSearchCV(
-    pipe,
-    {"multitasknetestimator__task_weights__spend": weights},
+    est,
+    {"task_weights__spend": weights},
     scoring=scoring,
     refit="churned_auc",
     cv=KFold(3, shuffle=True, random_state=0),
@@ -94,7 +89,7 @@ print("best:", search.best_params_)
 # ---------------------------
 columns = ["mean_test_churned_auc", "mean_test_spend_r2", "mean_test_mean"]
 results = pd.DataFrame(search.cv_results_)
-results.index = results["param_multitasknetestimator__task_weights__spend"].astype(float)
+results.index = results["param_task_weights__spend"].astype(float)
 results.index.name = "weight of spend"
 results[columns].round(3)
 
@@ -126,5 +121,5 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# The refitted Pipeline predicts both tasks, labels decoded, in ``y``'s columns.
+# The refitted estimator predicts both tasks, labels decoded, in ``y``'s columns.
 search.predict(X.head())

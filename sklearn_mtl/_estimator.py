@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from numbers import Integral
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,6 +26,8 @@ from skorch.callbacks import Callback
 from ._callbacks import EpochProgress, describe_tasks, report_end_of_training, restored_epoch
 from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._doc_link import DocLinkMixin
+from ._input import SCALINGS, InputEncoder, is_table
+from ._input_layer import EncodedInputModule, InputLayer
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
 from ._random import FitGenerators, drawing_from, use_generator_dropout
@@ -192,6 +195,31 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         C++ compiler is at hand). Compilation happens in the first batch and takes
         seconds to minutes; it pays on a GPU and for long fits. When it fails, ``fit``
         raises a ``RuntimeError`` saying so.
+    categorical_features : "from_dtype", None, or array-like of str, int or bool, \
+default="from_dtype"
+        Which columns of X are categories, as in scikit-learn's
+        ``HistGradientBoostingRegressor``. "from_dtype": the DataFrame columns of
+        category, string, object or boolean dtype. A list of column names or indices, or
+        a boolean mask, also makes those (integer) columns categorical. None: no column
+        is (a column of strings is then an error). A categorical column is one-hot
+        encoded inside the network up to ``one_hot_max_categories`` categories and
+        embedded (a learned vector per category) above; categories not seen in fit go
+        to an unknown bucket (all zeros), and NaN is a category of its own.
+    numeric_scaling : {"squashing", "robust", "standard", "quantile"} or None, \
+default="squashing"
+        How the network scales the numeric columns, from statistics of the training
+        rows, so that a raw table needs no scaler in front: "squashing" centres on the
+        median, divides by the interquartile range (half the range where that is zero)
+        and clips smoothly to (-3, 3) with ``x / sqrt(1 + (x / 3) ** 2)``; "robust" is
+        the same without clipping; "standard" uses the mean and standard deviation;
+        "quantile" maps each column to normal scores through its quantiles (arrays,
+        sparse matrices and memmaps alike; they are scaled batch by batch). None leaves the
+        numbers as they are (for an X already scaled by a Pipeline). Whatever the
+        scaling, NaN in a numeric column is replaced by the column's median and, where
+        fit saw NaN in that column, a missing indicator is added.
+    one_hot_max_categories : int, default=16
+        Categorical columns with at most this many categories (NaN counting as one) are
+        one-hot encoded; those with more are embedded. 0 embeds them all.
 
     Attributes
     ----------
@@ -278,6 +306,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         checkpoint_dir=None,
         precision=None,
         compile=False,
+        categorical_features="from_dtype",
+        numeric_scaling="squashing",
+        one_hot_max_categories=16,
     ):
         self.tasks = tasks
         self.task_weights = task_weights
@@ -307,6 +338,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.precision = precision
         self.compile = compile
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.one_hot_max_categories = one_hot_max_categories
 
     # -- parameters ----------------------------------------------------------------
     def get_params(self, deep=True):
@@ -370,6 +404,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
         tags.classifier_tags = ClassifierTags(multi_class=True, multi_label=True)
         tags.regressor_tags = RegressorTags()
         return tags
@@ -403,6 +440,9 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         "checkpoint_dir": [None, str, os.PathLike],
         "precision": [None, StrOptions({"bf16", "fp16"})],
         "compile": ["boolean", dict],
+        "categorical_features": [None, StrOptions({"from_dtype"}), "array-like"],
+        "numeric_scaling": [None, StrOptions({s for s in SCALINGS if s is not None})],
+        "one_hot_max_categories": [Interval(Integral, 0, None, closed="left")],
     }
 
     def _check_params(self) -> None:
@@ -494,6 +534,11 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
 
     # -- input validation ----------------------------------------------------------
     def _validate_X(self, X, reset: bool):
+        """Check X and return the network's input (see :class:`InputEncoder`).
+
+        With ``reset`` the input encoding is fitted on X (columns' roles, categories,
+        statistics of the numbers).
+        """
         if not reset and self._is_checked_float_array(X):
             with np.errstate(over="ignore"):
                 X32 = X.astype(np.float32, copy=False)
@@ -501,23 +546,40 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
             # float32 values, as validate_data does in fit (an overflow falls through
             # to it, which raises its usual error).
             if X32 is X or bool(np.isfinite(X32.sum())):
-                return X32
-        if is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
+                return self._encode_X(X32)
+        if is_table(X):  # a DataFrame, or an array of strings or objects
+            if X.shape[0] < 1:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 "
+                    "is required."
+                )
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        elif is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
             check_streamed_X(X)
-            return validate_data(self, X, reset=reset, skip_check_array=True)
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse="csr",
-            dtype=np.float32,
-            ensure_all_finite=True,
-            ensure_min_samples=1,
-        )
-        if sp.issparse(X):
-            X = X.astype(np.float32)
-            X.sort_indices()
-        return X
+            X = validate_data(self, X, reset=reset, skip_check_array=True)
+        else:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse="csr",
+                dtype=np.float32,
+                ensure_all_finite="allow-nan",
+                ensure_min_samples=1,
+            )
+            if sp.issparse(X):
+                if not np.isfinite(X.data).all():
+                    raise ValueError("Input X contains NaN; a sparse X must hold finite values.")
+                X = X.astype(np.float32)
+                X.sort_indices()
+        if reset:
+            self.input_encoder_ = InputEncoder(self.categorical_features, self.numeric_scaling)
+            self.input_encoder_.fit(X)
+        return self._encode_X(X)
+
+    def _encode_X(self, X):
+        encoder = getattr(self, "input_encoder_", None)  # None: a model saved before it
+        return X if encoder is None else encoder.transform(X)
 
     def _is_checked_float_array(self, X) -> bool:
         """Whether X is a finite float ndarray of the fitted width, without feature names.
@@ -733,6 +795,11 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
             for task, encoder in zip(self.tasks_, self.encoders_, strict=True)
         ]
         architecture = copy.deepcopy(get_architecture(self.architecture))
+        input_encoder = getattr(self, "input_encoder_", None)
+        if input_encoder is not None and input_encoder.needs_layer:
+            layer = InputLayer(input_encoder, int(self.one_hot_max_categories))
+            inner = architecture.build(layer.out_features, heads, self._network_config())
+            return EncodedInputModule(layer, inner)
         return architecture.build(n_features, heads, self._network_config())
 
     def _build_net_drawing(

@@ -43,6 +43,7 @@ from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._input import InputEncoder
 from ._load_checks import MalformedFile, check_fitted_meta, check_tensors, meta_state
 from .architectures import ARCHITECTURES, Architecture
 from .tasks import Task, TaskEncoder
@@ -60,12 +61,14 @@ FORMAT = "sklearn-mtl"
 FORMAT_VERSION = 1
 """Version of the archive layout; a file with a newer one is refused."""
 
+_INPUT = "input_encoder."  # prefix of the input encoding's statistics among the tensors
 _META = "metadata.json"
 _WEIGHTS = "weights.safetensors"
 # Fitted attributes the archive knows how to write; anything else is refused rather
 # than silently dropped.
 _FITTED = (
     "encoders_",
+    "input_encoder_",
     "tasks_",
     "classes_",
     "n_features_in_",
@@ -558,6 +561,15 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
     }
     tensors = _net_tensors(net)
     tensors.update(optimizer_tensors)
+    if getattr(estimator, "input_encoder_", None) is not None:
+        encoding, arrays = estimator.input_encoder_.state()
+        fitted["input_encoder_"] = _encode(encoding, "the input encoding")
+        tensors.update(
+            {
+                f"{_INPUT}{name}": torch.from_numpy(np.ascontiguousarray(a))
+                for name, a in arrays.items()
+            }
+        )
     _write_archive(path, meta, tensors)
 
 
@@ -652,6 +664,10 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
     estimator.n_iter_ = int(fitted["n_iter_"])
     estimator.task_weights_ = _decode(fitted["task_weights_"], "task_weights_")
 
+    if "input_encoder_" in fitted:
+        arrays = {name: t.numpy() for name, t in _take(tensors, _INPUT).items()}
+        encoding = _decode(fitted["input_encoder_"], "the input encoding")
+        estimator.input_encoder_ = InputEncoder.from_state(encoding, arrays)
     # The file's tensors against the network its parameters describe, built on the meta
     # device (no memory): a tampered size or dtype is refused before allocating.
     check_tensors(

@@ -142,7 +142,9 @@ def test_estimator_builds_what_the_architecture_says(split):
         (TaskAttention(layers="last"), "TaskAttentionModule"),
     ]:
         est = MultiTaskNetEstimator(architecture=arch, max_epochs=1, **PARAMS).fit(X, y)
-        assert type(est.net_.module_).__name__ == module_type
+        module = est.net_.module_
+        assert type(module).__name__ == "EncodedInputModule"  # the input layer in front
+        assert type(module.inner).__name__ == module_type
         assert clone(est).get_params()["architecture"].get_params() == arch.get_params()
 
 

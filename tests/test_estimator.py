@@ -260,7 +260,6 @@ def test_sparse_X_trains_like_dense(mixed, fast_params):
 @pytest.mark.parametrize(
     "make_bad, message",
     [
-        (lambda X, y: (np.where(X > 2, np.nan, X), y), "NaN"),
         (lambda X, y: (np.where(X > 2, np.inf, X), y), "infinity"),
         (lambda X, y: (X, y[:-1]), "X has 300 rows but y has 299"),
         (lambda X, y: (X[:0], y[:0]), "0 sample"),
@@ -305,11 +304,12 @@ def test_predict_fast_path_for_float_arrays_checks_what_validate_data_checks(mix
     expected = est.predict(X32.tolist())  # a list: the full validation
     for array in (X32, X.astype(np.float64), np.asfortranarray(X32)):
         np.testing.assert_array_equal(est.predict(array), expected)
-    for bad in (np.nan, np.inf):
-        X_bad = X32.copy()
-        X_bad[3, 1] = bad
-        with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
-            est.predict(X_bad)
+    X_bad = X32.copy()
+    X_bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"Input X contains infinity"):
+        est.predict(X_bad)
+    X_bad[3, 1] = np.nan  # imputed (tests/test_raw_tables.py)
+    assert est.predict(X_bad).shape == expected.shape
     with pytest.raises(ValueError, match="X has 5 features"):
         est.predict(X32[:, :5])
     with pytest.raises(ValueError, match="Found array with 0 sample"):

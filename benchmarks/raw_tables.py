@@ -1,0 +1,174 @@
+"""Raw tables in: the estimator fitted on the table as it is, against a preprocessing Pipeline.
+
+For each real dataset, on the folds its loader prescribes, per-task scores (R² for
+regression, accuracy for classification, 1 - Hamming loss for multilabel) of:
+
+- ``pipeline``: today's recipe, a ColumnTransformer (one-hot categories,
+  StandardScaler numbers) in front of ``MultiTaskNetEstimator(numeric_scaling=None)``;
+- ``raw <scaling>``: ``MultiTaskNetEstimator(numeric_scaling=<scaling>)`` fitted on the
+  raw DataFrame, its categorical columns as pandas categories (``--strings``: as
+  strings), nothing in front;
+- ``--nan F``: also ``raw <scaling> nan``, the raw table with a fraction F of its
+  numeric values set to NaN at random (imputed, with missing indicators).
+
+Every model has the estimator's other defaults and ``random_state=0``. The table gives
+the mean over folds, the standard deviation over folds in brackets, and the difference
+of each raw model from the pipeline, per task.
+
+    python benchmarks/raw_tables.py                     # every dataset but school
+    python benchmarks/raw_tables.py --scalings squashing robust standard quantile none
+    python benchmarks/raw_tables.py --datasets abalone --folds 2 --max-epochs 50
+    python benchmarks/raw_tables.py --smoke             # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from _datasets import LOADERS, Dataset, data_dir
+from joblib import Parallel, delayed
+from sklearn.compose import make_column_transformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from sklearn_mtl import MultiTaskNetEstimator
+
+SCALINGS = {"squashing": "squashing", "robust": "robust", "standard": "standard",
+            "quantile": "quantile", "none": None}  # fmt: skip
+
+
+def pipeline_encoder(dataset: Dataset):
+    numeric = [c for c in dataset.X.columns if c not in dataset.categorical]
+    return make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), dataset.categorical),
+        (StandardScaler(), numeric),
+    )
+
+
+def raw_table(dataset: Dataset, strings: bool) -> pd.DataFrame:
+    """The features with categorical columns as pandas categories (or left as strings)."""
+    X = dataset.X.copy()
+    for column in dataset.categorical:
+        X[column] = X[column].astype(object if strings else "category")
+    return X
+
+
+def with_nan(X: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:
+    """A copy of X with ``fraction`` of its numeric values set to NaN at random."""
+    X = X.copy()
+    rng = np.random.default_rng(seed)
+    for column in X.select_dtypes("number").columns:
+        values = X[column].to_numpy(dtype=float, copy=True)
+        values[rng.random(len(values)) < fraction] = np.nan
+        X[column] = values
+    return X
+
+
+def run_fold(dataset, X_raw, X_nan, fold, train, test, scalings, params) -> list[dict]:
+    warnings.filterwarnings("ignore")
+    y_train, y_test = dataset.y.iloc[train], dataset.y.iloc[test]
+    base = {"tasks": dataset.tasks, "random_state": 0, **params}
+    models = {"pipeline": (make_pipeline(pipeline_encoder(dataset),
+                                         MultiTaskNetEstimator(**base, numeric_scaling=None)),
+                           dataset.X)}  # fmt: skip
+    for name in scalings:
+        models[f"raw {name}"] = (
+            MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
+            X_raw,
+        )
+        if X_nan is not None:
+            models[f"raw {name} nan"] = (
+                MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
+                X_nan,
+            )
+    rows = []
+    for model_name, (model, X) in models.items():
+        start = time.perf_counter()
+        model.fit(X.iloc[train], y_train)
+        seconds = time.perf_counter() - start
+        estimator = model[-1] if hasattr(model, "steps") else model
+        X_test = model[:-1].transform(X.iloc[test]) if hasattr(model, "steps") else X.iloc[test]
+        for task, score in estimator.score_tasks(X_test, y_test).items():
+            rows.append(
+                {"model": model_name, "task": task, "fold": fold, "score": score, "s": seconds}
+            )
+    return rows
+
+
+def summary(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean (std) over folds per model and task, and each model's difference from the pipeline."""
+    mean = table.pivot_table(index="model", columns="task", values="score", aggfunc="mean")
+    std = table.pivot_table(index="model", columns="task", values="score", aggfunc="std")
+    order = ["pipeline", *[m for m in mean.index if m != "pipeline"]]
+    mean, std = mean.loc[order], std.reindex(index=order, columns=mean.columns).fillna(0.0)
+    cells = mean.map(lambda v: f"{v:.4f}") + std.map(lambda v: f" ({v:.3f})")
+    seconds = table.groupby(["model", "fold"])["s"].first().groupby("model").mean()
+    cells["fit s"] = seconds.loc[order].map(lambda v: f"{v:.1f}")
+    return cells, (mean - mean.loc["pipeline"]).drop(index="pipeline")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir")
+    names = list(LOADERS)
+    default = [name for name in names if name != "school"]
+    parser.add_argument("--datasets", nargs="*", default=default, choices=names)
+    parser.add_argument("--scalings", nargs="*", default=["squashing"], choices=list(SCALINGS))
+    parser.add_argument("--folds", type=int, help="first N folds only (default: all)")
+    parser.add_argument("--max-epochs", type=int, help="estimator max_epochs (default: its own)")
+    parser.add_argument("--subsample", type=int, help="at most N rows per dataset")
+    parser.add_argument("--nan", type=float, default=0.0, help="also fit with this NaN fraction")
+    parser.add_argument("--strings", action="store_true", help="categories as strings")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="300 rows, 2 epochs, 1 fold")
+    args = parser.parse_args()
+    if args.smoke:
+        args.folds, args.max_epochs, args.subsample, args.nan = 1, 2, 300, 0.1
+        args.datasets = ["student-performance", "energy-efficiency"]
+    params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    root = data_dir(args.data_dir)
+    command = shlex.join(["python", "benchmarks/raw_tables.py", *sys.argv[1:]])
+    print(f"{command}  # {datetime.date.today()}")
+    acceptance = []
+    for name in args.datasets:
+        dataset = LOADERS[name](root)
+        if args.subsample and len(dataset.X) > args.subsample:
+            dataset = dataset.subsample(args.subsample)
+        splits = dataset.splits()[: args.folds] if args.folds else dataset.splits()
+        X_raw = raw_table(dataset, args.strings)
+        X_nan = with_nan(X_raw, args.nan) if args.nan else None
+        start = time.perf_counter()
+        results = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_fold)(dataset, X_raw, X_nan, fold, train, test, args.scalings, params)
+            for fold, (train, test) in enumerate(splits)
+        )
+        table = pd.DataFrame([row for rows in results for row in rows])
+        cells, difference = summary(table)
+        about = f", {dataset.description}" if dataset.description else ""
+        seconds = time.perf_counter() - start
+        print(f"\n{name} ({len(dataset.X)} rows, {len(splits)} folds{about}; {seconds:.0f}s)")
+        print(cells.to_string())
+        print("difference from the pipeline (mean over folds):")
+        print(difference.round(4).to_string())
+        for model, row in difference.iterrows():
+            if not str(model).endswith("nan"):
+                acceptance += [(name, model, task, value) for task, value in row.items()]
+    worst = min(acceptance, key=lambda item: item[3]) if acceptance else None
+    if worst is not None:
+        failing = [item for item in acceptance if item[3] < -0.01]
+        print(
+            f"\nraw within 0.01 of the pipeline or better on {len(acceptance) - len(failing)} "
+            f"of {len(acceptance)} (model, task) pairs; worst: {worst[0]} {worst[2]} "
+            f"{worst[1]} {worst[3]:+.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

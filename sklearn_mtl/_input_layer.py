@@ -1,0 +1,189 @@
+"""The network's input layer: scaled numbers, missing indicators, one-hot and embedded codes.
+
+:class:`InputLayer` turns the float32 matrix of :class:`~sklearn_mtl._input.InputEncoder`
+(numbers as they are, NaN kept, then one integer code per categorical column) into the
+features the architecture reads. Its statistics are buffers, so they move with the
+network to a GPU and are saved with its weights; the embeddings are trained with it.
+:class:`EncodedInputModule` puts the layer in front of any architecture's module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._input import InputEncoder
+from .architectures import MultiTaskModule
+
+__all__ = ["EncodedInputModule", "InputLayer", "embedding_dim"]
+
+_CLIP = 3.0  # smooth clipping bound of "squashing" (as RealMLP and skrub's SquashingScaler)
+_QUANTILE_EPS = 1e-7  # probabilities clipped to [eps, 1 - eps]: normal scores within +-5.2
+
+
+def embedding_dim(n_codes: int) -> int:
+    """Width of the embedding of a column with ``n_codes`` codes (fastai's rule, at most 16).
+
+    Examples
+    --------
+    >>> embedding_dim(20), embedding_dim(1000)
+    (9, 16)
+    """
+    return int(min(16, max(2, round(1.6 * n_codes**0.56))))
+
+
+class InputLayer(nn.Module):
+    """Impute, scale and encode the columns of a fitted :class:`InputEncoder`.
+
+    Parameters
+    ----------
+    encoder : InputEncoder
+        The fitted encoder (its statistics initialise the buffers).
+    one_hot_max_categories : int
+        Categorical columns with at most this many categories (NaN counted as one) are
+        one-hot encoded; those with more are embedded.
+
+    Examples
+    --------
+    >>> import pandas as pd, torch
+    >>> from sklearn_mtl._input import InputEncoder
+    >>> X = pd.DataFrame({"size": [1.0, None, 30.0], "colour": ["red", "blue", "red"]})
+    >>> encoder = InputEncoder().fit(X)
+    >>> layer = InputLayer(encoder, one_hot_max_categories=16)
+    >>> layer.out_features  # size, its missing indicator, two colours
+    4
+    >>> layer(torch.from_numpy(encoder.transform(X))).shape
+    torch.Size([3, 4])
+    """
+
+    fill: torch.Tensor
+    center: torch.Tensor
+    scale: torch.Tensor
+    knots: torch.Tensor
+    levels: torch.Tensor
+    missing_columns: torch.Tensor
+    one_hot_offsets: torch.Tensor
+
+    def __init__(self, encoder: InputEncoder, one_hot_max_categories: int):
+        super().__init__()
+        stats = encoder.stats_
+        self.n_numeric = len(encoder.numeric_)
+        self.scaling = encoder.numeric_scaling
+        self.register_buffer("fill", _tensor(stats["fill"]))
+        self.register_buffer("center", _tensor(stats["center"]))
+        self.register_buffer("scale", _tensor(stats["scale"]))
+        if "knots" in stats:
+            self.register_buffer("knots", _tensor(stats["knots"]))
+            levels = np.linspace(0.0, 1.0, stats["knots"].shape[1])
+            self.register_buffer("levels", _tensor(levels))
+        self.register_buffer(
+            "missing_columns", torch.from_numpy(np.flatnonzero(encoder.missing_).astype(np.int64))
+        )
+        specs = [encoder.columns_[j] for j in encoder.categorical_]
+        one_hot = [k for k, spec in enumerate(specs) if spec.n_codes - 1 <= one_hot_max_categories]
+        embedded = [k for k in range(len(specs)) if k not in one_hot]
+        widths = [specs[k].n_codes - 1 for k in one_hot]  # code 0 (unknown): all zeros
+        self.one_hot_positions = [self.n_numeric + k for k in one_hot]
+        self.one_hot_width = int(sum(widths))
+        offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]) if widths else np.zeros(0)
+        self.register_buffer("one_hot_offsets", torch.from_numpy(offsets.astype(np.int64) - 1))
+        self.embedded_positions = [self.n_numeric + k for k in embedded]
+        dims = [embedding_dim(specs[k].n_codes) for k in embedded]
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(specs[k].n_codes, dim, padding_idx=0)
+            for k, dim in zip(embedded, dims, strict=True)
+        )
+        self.out_features = (
+            self.n_numeric + len(self.missing_columns) + self.one_hot_width + sum(dims)
+        )
+
+    def _scaled(self, numbers: torch.Tensor) -> torch.Tensor:
+        if self.scaling is None:
+            return numbers
+        if self.scaling == "quantile":
+            return _normal_scores(numbers, self.knots, self.levels)
+        scaled = (numbers - self.center) / self.scale
+        if self.scaling == "squashing":
+            scaled = scaled / torch.sqrt(1 + (scaled / _CLIP) ** 2)
+        return scaled
+
+    @torch.compiler.disable  # cheap, and its output then enters a compiled trunk as an input
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        parts = []
+        if self.n_numeric:
+            numbers = X[:, : self.n_numeric]
+            missing = torch.isnan(numbers)
+            parts.append(self._scaled(torch.where(missing, self.fill, numbers)))
+            if len(self.missing_columns):
+                parts.append(missing[:, self.missing_columns].to(numbers.dtype))
+        if self.one_hot_positions:
+            codes = X[:, self.one_hot_positions].long()
+            known = codes > 0
+            where = torch.where(known, codes + self.one_hot_offsets, 0)
+            one_hot = torch.zeros(X.shape[0], self.one_hot_width, dtype=X.dtype, device=X.device)
+            parts.append(one_hot.scatter_add_(1, where, known.to(X.dtype)))
+        for position, embedding in zip(self.embedded_positions, self.embeddings, strict=True):
+            parts.append(embedding(X[:, position].long()).to(X.dtype))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
+def _normal_scores(x: torch.Tensor, knots: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Normal scores of x through each column's empirical quantiles (``knots``).
+
+    The probability is interpolated linearly between knots, averaging the left and the
+    right interpolation where knots repeat (as scikit-learn's QuantileTransformer does).
+    """
+    columns = x.T.contiguous()
+    last = knots.shape[1] - 1
+
+    def interpolate(right: bool) -> torch.Tensor:
+        index = torch.searchsorted(knots, columns, right=right).clamp(1, last)
+        low, high = knots.gather(1, index - 1), knots.gather(1, index)
+        step = (high - low).clamp_min(torch.finfo(x.dtype).tiny)
+        fraction = ((columns - low) / step).clamp(0.0, 1.0)
+        return levels[index - 1] + fraction * (levels[index] - levels[index - 1])
+
+    probability = 0.5 * (interpolate(False) + interpolate(True))
+    return torch.special.ndtri(probability.clamp(_QUANTILE_EPS, 1 - _QUANTILE_EPS)).T
+
+
+class EncodedInputModule(MultiTaskModule):
+    """An architecture's module with an :class:`InputLayer` in front.
+
+    Attributes of the inner module (``trunk``, ``task_heads``, ...) are reachable on the
+    wrapper. The layer's embeddings count as shared parameters when the inner module
+    has shared parameters at all.
+    """
+
+    def __init__(self, input_layer: InputLayer, inner: MultiTaskModule):
+        super().__init__()
+        self.input = input_layer
+        self.inner = inner
+        self.task_names = list(inner.task_names)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("inner"), name)
+
+    def shared(self, X: torch.Tensor) -> torch.Tensor:
+        return self.inner.shared(self.input(X))
+
+    def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.inner.heads(representation, self.input(X))
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        inner = self.inner.shared_parameters()
+        return [*self.input.parameters(), *inner] if inner else inner
+
+    def task_parameters(self, name: str) -> list[nn.Parameter]:
+        return self.inner.task_parameters(name)
+
+    def penalty(self) -> torch.Tensor | None:
+        return self.inner.penalty()
+
+
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(values, dtype=np.float32).copy())
