@@ -8,8 +8,9 @@ regression, accuracy for classification, 1 - Hamming loss for multilabel) of:
 - ``raw <scaling>``: ``MultiTaskNetEstimator(numeric_scaling=<scaling>)`` fitted on the
   raw DataFrame, its categorical columns as pandas categories (``--strings``: as
   strings), nothing in front;
-- ``--nan F``: also ``raw <scaling> nan``, the raw table with a fraction F of its
-  numeric values set to NaN at random (imputed, with missing indicators).
+- ``--nan F``: also ``raw <scaling> nan`` (the first scaling), the raw table with a
+  fraction F of its numeric values set to NaN at random (imputed, with missing
+  indicators).
 
 Every model has the estimator's other defaults and ``random_state=0``. The table gives
 the mean over folds, the standard deviation over folds in brackets, and the difference
@@ -18,7 +19,17 @@ of each raw model from the pipeline, per task.
     python benchmarks/raw_tables.py                     # every dataset but school
     python benchmarks/raw_tables.py --scalings squashing robust standard quantile none
     python benchmarks/raw_tables.py --datasets abalone --folds 2 --max-epochs 50
+    python benchmarks/raw_tables.py --census 10000 --max-epochs 50 --folds 2 \
+        --thresholds 0 16 1000                          # one-hot or embed (census-income)
     python benchmarks/raw_tables.py --smoke             # seconds
+
+``--census N`` measures the choice between one-hot encoding and embeddings instead: on
+N stratified rows of census-income (KDD) (the MMoE paper's income and never-married
+tasks, 50/50 splits drawn with seeds 0, 1, ...), its 33 string columns and 5 integer
+code columns (``categorical_features``) hold up to 52 categories;
+``one_hot_max_categories`` takes each ``--thresholds`` value (0 embeds every
+column, 1000 one-hot encodes every column). The reference is census_mmoe.py's
+Pipeline (one-hot, log1p of the money columns, StandardScaler).
 """
 
 from __future__ import annotations
@@ -83,7 +94,7 @@ def run_fold(dataset, X_raw, X_nan, fold, train, test, scalings, params) -> list
             MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
             X_raw,
         )
-        if X_nan is not None:
+        if X_nan is not None and name == scalings[0]:
             models[f"raw {name} nan"] = (
                 MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
                 X_nan,
@@ -114,19 +125,60 @@ def summary(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return cells, (mean - mean.loc["pipeline"]).drop(index="pipeline")
 
 
+def run_census(args, params: dict) -> None:
+    import census_mmoe
+
+    features, labels = census_mmoe.load(census_mmoe.find_data(args.data_dir))
+    codes = census_mmoe.CODE_COLUMNS
+    y = pd.DataFrame(labels, columns=list(census_mmoe.TASKS))
+    tasks = dict.fromkeys(census_mmoe.TASKS, "binary")
+    rows = []
+    for seed in range(args.folds or 2):
+        train, test = census_mmoe.split(features, labels, seed=seed, n_rows=args.census)
+        base = {"tasks": tasks, "random_state": 0, **params}
+        models = {
+            "pipeline": make_pipeline(
+                census_mmoe.preprocessor(features),
+                MultiTaskNetEstimator(**base, numeric_scaling=None),
+            )
+        }
+        for threshold in args.thresholds:
+            models[f"raw, one-hot up to {threshold}"] = MultiTaskNetEstimator(
+                **base, categorical_features=codes, one_hot_max_categories=threshold
+            )
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(features.iloc[train], y.iloc[train])
+            seconds = time.perf_counter() - start
+            estimator = model[-1] if hasattr(model, "steps") else model
+            X_test = features.iloc[test]
+            X_test = model[:-1].transform(X_test) if hasattr(model, "steps") else X_test
+            for task, score in estimator.score_tasks(X_test, y.iloc[test]).items():
+                rows.append(
+                    {"model": name, "task": task, "fold": seed, "score": score, "s": seconds}
+                )
+    cells, difference = summary(pd.DataFrame(rows))
+    print(f"\ncensus-income ({args.census} rows, {args.folds or 2} stratified 50/50 splits)")
+    print(cells.to_string())
+    print("difference from the pipeline (mean over splits):")
+    print(difference.round(4).to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir")
     names = list(LOADERS)
     default = [name for name in names if name != "school"]
     parser.add_argument("--datasets", nargs="*", default=default, choices=names)
-    parser.add_argument("--scalings", nargs="*", default=["squashing"], choices=list(SCALINGS))
+    parser.add_argument("--scalings", nargs="*", default=["standard"], choices=list(SCALINGS))
     parser.add_argument("--folds", type=int, help="first N folds only (default: all)")
     parser.add_argument("--max-epochs", type=int, help="estimator max_epochs (default: its own)")
     parser.add_argument("--subsample", type=int, help="at most N rows per dataset")
     parser.add_argument("--nan", type=float, default=0.0, help="also fit with this NaN fraction")
     parser.add_argument("--strings", action="store_true", help="categories as strings")
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--census", type=int, help="one-hot or embed, on N census rows")
+    parser.add_argument("--thresholds", type=int, nargs="*", default=[0, 16, 1000])
     parser.add_argument("--smoke", action="store_true", help="300 rows, 2 epochs, 1 fold")
     args = parser.parse_args()
     if args.smoke:
@@ -136,6 +188,8 @@ def main() -> None:
     root = data_dir(args.data_dir)
     command = shlex.join(["python", "benchmarks/raw_tables.py", *sys.argv[1:]])
     print(f"{command}  # {datetime.date.today()}")
+    if args.census:
+        return run_census(args, params)
     acceptance = []
     for name in args.datasets:
         dataset = LOADERS[name](root)

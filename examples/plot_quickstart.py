@@ -30,8 +30,14 @@ SMOKE = os.environ.get("SKLEARN_MTL_SMOKE") == "1"
 n_samples, max_epochs = (300, 5) if SMOKE else (3000, 60)
 
 rng = np.random.default_rng(0)
-X = rng.normal(size=(n_samples, 10))
-factors = np.tanh(X @ rng.normal(size=(10, 4)) / 2)
+Z = rng.normal(size=(n_samples, 10))
+factors = np.tanh(Z @ rng.normal(size=(10, 4)) / 2)
+# The features come as a raw table: numbers on their own scales, a column of strings
+# and missing values. The estimator scales, imputes and encodes them itself, from the
+# training rows; no preprocessing Pipeline is needed.
+X = pd.DataFrame(Z[:, :9] * np.logspace(-2, 3, 9) + 50, columns=[f"m{i}" for i in range(9)])
+X["region"] = np.array(["north", "centre", "south"])[np.digitize(Z[:, 9], [-0.4, 0.4])]
+X.loc[rng.random(n_samples) < 0.05, "m3"] = np.nan
 
 Y = pd.DataFrame(
     {
@@ -47,7 +53,7 @@ Y = pd.DataFrame(
 )
 # 40% of the customers were never asked whether they bought the product.
 Y.loc[rng.random(n_samples) < 0.4, "bought"] = None
-Y.head()
+X.head()
 
 # %%
 # Declare the tasks

@@ -29,7 +29,7 @@ from ._data import gather_rows, is_row_streamable
 
 __all__ = ["SCALINGS", "ColumnSpec", "InputEncoder", "is_table"]
 
-SCALINGS = ("squashing", "robust", "standard", "quantile", None)
+SCALINGS = ("standard", "squashing", "robust", "quantile", None)
 """Accepted ``numeric_scaling`` values."""
 
 _STATS_ROWS = 100_000  # at most this many (random) rows measure the numeric statistics,
@@ -110,7 +110,7 @@ class InputEncoder:
         columns of category, string, object or boolean dtype categorical; a list of
         names or indices, or a boolean mask, also makes those (numeric) columns
         categorical; None makes none (a column of strings is then an error).
-    numeric_scaling : {"squashing", "robust", "standard", "quantile"} or None
+    numeric_scaling : {"standard", "squashing", "robust", "quantile"} or None
         How the input layer scales the numbers (see ``MultiTaskNetEstimator``).
 
     Examples
@@ -124,9 +124,7 @@ class InputEncoder:
     [[2.0, 0.0]]
     """
 
-    def __init__(
-        self, categorical_features: Any = "from_dtype", numeric_scaling: Any = "squashing"
-    ):
+    def __init__(self, categorical_features: Any = "from_dtype", numeric_scaling: Any = "standard"):
         self.categorical_features = categorical_features
         self.numeric_scaling = numeric_scaling
 
