@@ -668,6 +668,12 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
         arrays = {name: t.numpy() for name, t in _take(tensors, _INPUT).items()}
         encoding = _decode(fitted["input_encoder_"], "the input encoding")
         estimator.input_encoder_ = InputEncoder.from_state(encoding, arrays)
+        n_columns = len(estimator.input_encoder_.columns_)
+        if n_columns != estimator.n_features_in_:
+            raise ValueError(
+                f"{path}: the input encoding has {n_columns} columns and n_features_in_ is "
+                f"{estimator.n_features_in_}; they do not fit."
+            )
     # The file's tensors against the network its parameters describe, built on the meta
     # device (no memory): a tampered size or dtype is refused before allocating.
     check_tensors(
