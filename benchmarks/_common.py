@@ -69,6 +69,10 @@ class PlainNet(nn.Module):
         self.bought = nn.Linear(width, 1)
         self.segment = nn.Linear(width, N_CLASSES)
 
+    def heads(self) -> list[nn.Linear]:
+        """The three task heads, in task order."""
+        return [self.amount, self.bought, self.segment]
+
     def forward(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hidden = self.trunk(X)
         return self.amount(hidden), self.bought(hidden), self.segment(hidden)

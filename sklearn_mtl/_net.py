@@ -325,7 +325,11 @@ class MultiTaskNet(NeuralNet):
         elif any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
             return super().train_step(batch, **fit_params)
         self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
+        if self.compile_module:
+            with _no_donated_buffers():
+                step = self.train_step_single(batch, **fit_params)
+        else:
+            step = self.train_step_single(batch, **fit_params)
         if scaler is not None:
             for optimizer in optimizers:
                 scaler.unscale_(optimizer)
@@ -517,14 +521,19 @@ def _can_fuse(optimizer: Any, params: dict, device: torch.device) -> bool:
 
 
 class _Compiled:
-    """A ``torch.compile``-d function whose compilation errors say how to do without it."""
+    """A ``torch.compile``-d function whose compilation errors say how to do without it.
+
+    Graphs are compiled without AOTAutograd's donated buffers (see
+    :func:`_no_donated_buffers`); a (re)compilation happens inside a call.
+    """
 
     def __init__(self, function: Callable):
         self.function = function
 
     def __call__(self, *args: Any) -> Any:
         try:
-            return self.function(*args)
+            with _no_donated_buffers():
+                return self.function(*args)
         except Exception as error:
             if not _is_compile_error(error):
                 raise
@@ -535,6 +544,20 @@ class _Compiled:
                 "working C++ compiler; fit with compile=False, or pass "
                 "compile={'backend': 'aot_eager'} to compile without code generation."
             ) from error
+
+
+def _no_donated_buffers() -> contextlib.AbstractContextManager:
+    """``torch.compile`` without AOTAutograd's *donated buffers*, for compiling and backward.
+
+    That optimisation lets a compiled backward reuse the memory of the intermediates
+    saved for it, so the graph can be differentiated only once. Gradient-level
+    weightings and affinity tracking differentiate each task's loss through the same
+    graph (``retain_graph=True``), which then fails ("compiled with non-empty donated
+    buffers") as soon as a compiled part saves an intermediate, e.g. a hidden head
+    layer. AOTAutograd reads the flag when it compiles a graph and again in each
+    backward, so both run under it.
+    """
+    return torch._functorch.config.patch(donated_buffer=False)
 
 
 def _is_compile_error(error: BaseException) -> bool:

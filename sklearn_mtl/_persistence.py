@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -46,6 +47,7 @@ from skorch.history import History
 from ._input import InputEncoder
 from ._load_checks import MalformedFile, check_fitted_meta, check_tensors, meta_state
 from .architectures import ARCHITECTURES, Architecture
+from .architectures._heads import fuse_legacy_optimizer_state
 from .tasks import Task, TaskEncoder
 from .weighting import WEIGHTINGS, LossWeighting
 
@@ -285,7 +287,10 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], w
     """``load_state_dict`` that also fills buffers created lazily (None until first used)."""
     for key in list(state):
         owner_name, _, name = key.rpartition(".")
-        owner = module.get_submodule(owner_name) if owner_name else module
+        try:
+            owner = module.get_submodule(owner_name) if owner_name else module
+        except AttributeError:  # a layout that load_state_dict's hooks translate
+            continue
         buffers = getattr(owner, "_buffers", {})
         if name in buffers and buffers[name] is None:
             device = next(iter(module.parameters()), torch.empty(0)).device
@@ -322,7 +327,9 @@ def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.
     return tensors, _encode(meta, "optimizer state")
 
 
-def _load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, meta: Any) -> None:
+def _load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict, meta: Any, module: torch.nn.Module
+) -> None:
     meta = _decode(meta, "optimizer state")
     state: dict[int, dict[str, Any]] = {}
     for key, value in _take(tensors, "optimizer.").items():
@@ -330,10 +337,19 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, meta:
         state.setdefault(int(param_id), {})[name] = value
     for param_id, entries in meta["scalars"].items():
         state.setdefault(int(param_id), {}).update(entries)
+    groups = meta["param_groups"]
+    if any(key.startswith("module.") and _is_legacy_head(key) for key in tensors):
+        state, groups = fuse_legacy_optimizer_state(module, optimizer, state, groups)
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"The saved optimizer state does not fit the optimizer: {error}") from None
+
+
+def _is_legacy_head(key: str) -> bool:
+    """Whether a module key is a task head saved before the heads were fused."""
+    parts = key.split(".")
+    return any(a == "task_heads" and b.isdigit() for a, b in itertools.pairwise(parts))
 
 
 def _net_tensors(net) -> dict[str, torch.Tensor]:
@@ -694,7 +710,7 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
     net.precision, net.compile_module = estimator.precision, estimator.compile
     load_module_state(net.module_, _take(tensors, "module."), "network")
     load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
-    _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"])
+    _load_optimizer_state(net.optimizer_, tensors, fitted["optimizer"], net.module_)
     net.history = History(_decode(fitted["history_"], "history"))
     _restore_relation(net, fitted.get("task_relation"))
     estimator.net_ = net
@@ -866,7 +882,7 @@ class FitCheckpoint(Callback):
     def _restore(self, net, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         load_module_state(net.module_, _take(tensors, "module."), "network")
         load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
-        _load_optimizer_state(net.optimizer_, tensors, meta["optimizer"])
+        _load_optimizer_state(net.optimizer_, tensors, meta["optimizer"], net.module_)
         net.history = History(_decode(meta["history"], "history"))
         _restore_relation(net, meta.get("task_relation"))
         generators = getattr(net, "random_generators_", None)

@@ -24,6 +24,7 @@ from sklearn_mtl.architectures import (
     TaskHeadSpec,
     get_architecture,
 )
+from sklearn_mtl.architectures._heads import FusedRows
 
 N_FEATURES = 5
 TASKS = [TaskHeadSpec("reg", 1), TaskHeadSpec("bin", 1), TaskHeadSpec("multi", 4)]
@@ -123,9 +124,28 @@ def test_shared_and_task_parameters_match_gradient_reach(name):
         assert not own & shared
         per_task[task] = reached(module, value)
         assert per_task[task] == shared | own, task
-    # shared = what every task depends on; nothing is dead weight.
-    assert set.intersection(*per_task.values()) == shared
+    # shared = what every task depends on (but the fused heads' matrices, of which
+    # each task reaches its own rows only); nothing is dead weight.
+    fused = ids(module.task_heads.fused.parameters())
+    assert set.intersection(*per_task.values()) - fused == shared
     assert set.union(*per_task.values()) == ids(module.parameters())
+    rows = {task: fused_rows_reached(module, value) for task, value in out.items()}
+    for first, second in itertools.combinations(rows, 2):
+        assert not rows[first] & rows[second], (first, second)
+
+
+def fused_rows_reached(module, output):
+    """(parameter id, row) of the fused head rows that get a nonzero gradient."""
+    params = list(module.task_heads.fused.parameters())
+    if not params:
+        return set()
+    grads = torch.autograd.grad(output.sum(), params, retain_graph=True, allow_unused=True)
+    return {
+        (id(p), int(row))
+        for p, g in zip(params, grads, strict=True)
+        if g is not None
+        for row in torch.nonzero(g.reshape(len(g), -1).any(dim=1)).flatten()
+    }
 
 
 @pytest.mark.parametrize("name", ARCHS)
@@ -236,6 +256,20 @@ def n_params(params):
     return sum(p.numel() for p in params)
 
 
+def task_size(module, task):
+    """Number of values of a task's own parameters: of a fused head, its rows only."""
+    heads = module.task_heads
+    fused = ids(heads.fused.parameters())
+    own = [p for p in module.task_parameters(task) if id(p) not in fused]
+    rows = [
+        layer.weight.numel() + layer.bias.numel()
+        for name in [*heads.upstream(task), task]
+        for layer in heads[heads.task_names.index(name)].modules()
+        if isinstance(layer, FusedRows)
+    ]
+    return n_params(own) + sum(rows)
+
+
 def linear(n_in, n_out):
     return n_in * n_out + n_out
 
@@ -247,15 +281,15 @@ SMALL = NetworkConfig(hidden_layer_sizes=(8,))
 def test_parameter_counts_hard():
     module = build(HardSharing(), TWO_TASKS, SMALL, n_features=4)
     assert n_params(module.shared_parameters()) == linear(4, 8)
-    assert n_params(module.task_parameters("a")) == linear(8, 1)
-    assert n_params(module.task_parameters("b")) == linear(8, 3)
+    assert task_size(module, "a") == linear(8, 1)
+    assert task_size(module, "b") == linear(8, 3)
 
 
 def test_parameter_counts_soft():
     module = build(SoftSharing(), TWO_TASKS, SMALL, n_features=4)
     assert module.shared_parameters() == []
-    assert n_params(module.task_parameters("a")) == linear(4, 8) + linear(8, 1)
-    assert n_params(module.task_parameters("b")) == linear(4, 8) + linear(8, 3)
+    assert task_size(module, "a") == linear(4, 8) + linear(8, 1)
+    assert task_size(module, "b") == linear(4, 8) + linear(8, 3)
 
 
 def test_parameter_counts_cross_stitch():
@@ -263,15 +297,15 @@ def test_parameter_counts_cross_stitch():
     module = build(CrossStitch(), TWO_TASKS, config, n_features=4)
     towers = 2 * (linear(4, 8) + linear(8, 6))
     assert n_params(module.shared_parameters()) == towers + 2 * (2 * 2)  # + 2 units
-    assert n_params(module.task_parameters("b")) == linear(6, 3)
+    assert task_size(module, "b") == linear(6, 3)
 
 
 def test_parameter_counts_mmoe():
     module = build(MMoE(n_experts=3, tower_layer_sizes=(5,)), TWO_TASKS, SMALL, n_features=4)
     assert n_params(module.shared_parameters()) == 3 * linear(4, 8)
     gate = linear(4, 3)
-    assert n_params(module.task_parameters("a")) == gate + linear(8, 5) + linear(5, 1)
-    assert n_params(module.task_parameters("b")) == gate + linear(8, 5) + linear(5, 3)
+    assert task_size(module, "a") == gate + linear(8, 5) + linear(5, 1)
+    assert task_size(module, "b") == gate + linear(8, 5) + linear(5, 3)
 
 
 def test_parameter_counts_ple():
@@ -279,13 +313,13 @@ def test_parameter_counts_ple():
     module = build(PLE(n_levels=1, n_shared_experts=2, n_task_experts=3), TWO_TASKS, SMALL, 4)
     expert = linear(4, 8)
     assert n_params(module.shared_parameters()) == 2 * expert
-    assert n_params(module.task_parameters("a")) == 3 * expert + linear(4, 5) + linear(8, 1)
+    assert task_size(module, "a") == 3 * expert + linear(4, 5) + linear(8, 1)
     # Two levels: level 1 experts and shared gate feed every task.
     module = build(PLE(n_levels=2, n_shared_experts=2, n_task_experts=3), TWO_TASKS, SMALL, 4)
     level1 = (2 + 2 * 3) * expert + linear(4, 2 * 3 + 2)
     assert n_params(module.shared_parameters()) == level1 + 2 * linear(8, 8)
     own = linear(4, 5) + 3 * linear(8, 8) + linear(8, 5)
-    assert n_params(module.task_parameters("a")) == own + linear(8, 1)
+    assert task_size(module, "a") == own + linear(8, 1)
 
 
 def test_parameter_counts_task_attention():
@@ -293,9 +327,9 @@ def test_parameter_counts_task_attention():
     module = build(TaskAttention(), TWO_TASKS, config, n_features=4)
     assert n_params(module.shared_parameters()) == linear(4, 8) + linear(8, 6)
     masks = linear(8, 8) + linear(8, 8) + linear(6 + 8, 6) + linear(6, 6)
-    assert n_params(module.task_parameters("a")) == masks + linear(6, 1)
+    assert task_size(module, "a") == masks + linear(6, 1)
     module = build(TaskAttention(layers="last"), TWO_TASKS, config, n_features=4)
-    assert n_params(module.task_parameters("a")) == linear(6, 6) * 2 + linear(6, 1)
+    assert task_size(module, "a") == linear(6, 6) * 2 + linear(6, 1)
 
 
 # -- architecture-specific behaviour ---------------------------------------------------

@@ -160,8 +160,13 @@ def test_benchmark_loop_has_the_estimators_network():
     X, y = common.make_data(300, n_features=7)
     est = common.estimator((12, 6), 64, 1).fit(X, y)
     hand = common.PlainNet(7, (12, 6))
-    shapes = sorted(tuple(p.shape) for p in est.net_.module_.parameters())
-    assert shapes == sorted(tuple(p.shape) for p in hand.parameters())
+    module = est.net_.module_
+    trunk = [tuple(p.shape) for p in module.trunk.parameters()]
+    assert trunk == [tuple(p.shape) for p in hand.trunk.parameters()]
+    # The estimator's three linear heads are one fused matrix: the same values.
+    heads = [layer for head in module.task_heads for layer in head]
+    assert [tuple(h.weight.shape) for h in heads] == [tuple(h.weight.shape) for h in hand.heads()]
+    assert sum(p.numel() for p in module.parameters()) == sum(p.numel() for p in hand.parameters())
     times = common.hand_loop(X, y, hidden=(12, 6), batch_size=64, epochs=2)
     assert len(times) == 2 and all(t > 0 for t in times)
 
@@ -172,7 +177,7 @@ def test_smoke_runner_finds_every_benchmark():
     spec.loader.exec_module(runner)
     names = {path.name for path in runner.scripts()}
     assert {"training_speed.py", "prediction_speed.py", "method_cost.py"} <= names
-    assert {"memory_scale.py", "gpu.py"} <= names
+    assert {"memory_scale.py", "gpu.py", "many_tasks.py"} <= names
     assert not any(name.startswith("_") or name == "run_smoke.py" for name in names)
 
 

@@ -38,7 +38,13 @@ class CustomTrunkModule(MultiTaskModule):
         self.task_names = [task.name for task in tasks]
         self.trunk = trunk
         self.width = width
-        self.task_heads = TaskHeads([width] * len(tasks), tasks, config, config.head_layer_sizes)
+        self.task_heads = TaskHeads(
+            [width] * len(tasks),
+            tasks,
+            config,
+            config.head_layer_sizes,
+            feature_slots=[0] * len(tasks),
+        )
 
     def shared(self, X: torch.Tensor) -> torch.Tensor:
         return self.trunk(X).flatten(1)

@@ -39,7 +39,11 @@ class HardSharingModule(MultiTaskModule):
         self.depths = [len(sizes) if task.depth is None else task.depth for task in tasks]
         self.shared_depth = min(self.depths)
         self.task_heads = TaskHeads(
-            [widths[d] for d in self.depths], tasks, config, config.head_layer_sizes
+            [widths[d] for d in self.depths],
+            tasks,
+            config,
+            config.head_layer_sizes,
+            feature_slots=self.depths,
         )
 
     def shared(self, X: torch.Tensor) -> torch.Tensor:

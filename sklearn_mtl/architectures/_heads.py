@@ -1,25 +1,137 @@
-"""Task heads shared by every architecture, with task chains (``inputs_from``)."""
+"""Task heads shared by every architecture, with task chains (``inputs_from``).
+
+Plain linear heads (no hidden layer, no ``inputs_from``) are *fused*: their weights are
+rows of one matrix per group of tasks, so that a batch costs one product for hundreds
+of tasks instead of one small product (and its backward) per task. Tasks that read the
+same feature tensor take one ``linear``; tasks that read their own features of equal
+width and output size take one batched product. Each fused task keeps a head of its
+own, ``heads[k]``, whose ``nn.Linear`` exposes its rows of the fused matrix as views
+(MTRL and diagnostics read and write them), and the state dict of a model saved before
+the fusion still loads (its per-task keys are fused on load).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._base import NetworkConfig, TaskHeadSpec, make_mlp
 
-__all__ = ["TaskHeads"]
+__all__ = ["FusedLinear", "FusedRows", "TaskHeads"]
 
 
-class TaskHeads(nn.ModuleList):
+class FusedLinear(nn.Module):
+    """The linear layers of several plain task heads, as one weight matrix and one bias.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the features every task of the group reads.
+    out_sizes : sequence of int
+        Each task's output width, in row order.
+    tasks : sequence of int
+        The task index of each row block.
+    stacked : bool
+        False: every task reads the same features (one ``linear``, then a split).
+        True: task ``i`` reads its own features; all outputs have the same width (one
+        batched product).
+
+    The parameters are left uninitialised: :meth:`reset_rows` gives a task's rows the
+    values (and the random draws) of a fresh ``nn.Linear``.
+    """
+
+    tasks: list[int]
+    stacked: bool
+    out_sizes: list[int]
+    starts: list[int]
+    in_features: int
+    weight: nn.Parameter
+    bias: nn.Parameter
+
+    def __init__(
+        self, in_features: int, out_sizes: Sequence[int], tasks: Sequence[int], stacked: bool
+    ):
+        super().__init__()
+        self.tasks = list(tasks)
+        self.stacked = stacked
+        self.out_sizes = list(out_sizes)
+        self.in_features = in_features
+        self.starts = [0, *itertools.accumulate(self.out_sizes)][:-1]
+        self.weight = nn.Parameter(torch.empty(sum(self.out_sizes), in_features))
+        self.bias = nn.Parameter(torch.empty(sum(self.out_sizes)))
+
+    @torch.no_grad()
+    def reset_rows(self, position: int) -> None:
+        """Initialise the rows of the ``position``-th task as ``nn.Linear`` would."""
+        rows = slice(self.starts[position], self.starts[position] + self.out_sizes[position])
+        nn.init.kaiming_uniform_(self.weight[rows], a=math.sqrt(5))
+        bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+        nn.init.uniform_(self.bias[rows], -bound, bound)
+
+    def extra_repr(self) -> str:
+        return (
+            f"tasks={len(self.tasks)}, in_features={self.in_features}, "
+            f"out_features={sum(self.out_sizes)}, stacked={self.stacked}"
+        )
+
+    def forward(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        """Each task's output, from the shared features (``stacked=False``: one tensor)."""
+        if not self.stacked:
+            if len(self.tasks) == 1:
+                return (F.linear(features[0], self.weight, self.bias),)
+            return F.linear(features[0], self.weight, self.bias).split(self.out_sizes, dim=1)
+        n_tasks, width = len(self.tasks), self.out_sizes[0]
+        weight = self.weight.view(n_tasks, width, self.in_features).transpose(1, 2)
+        bias = self.bias.view(n_tasks, 1, width)
+        return tuple(torch.baddbmm(bias, torch.stack(list(features)), weight).unbind(0))
+
+
+class FusedRows(nn.Linear):
+    """One task's rows of a :class:`FusedLinear`: an ``nn.Linear`` without storage.
+
+    ``weight`` and ``bias`` are views of the fused parameters (in the autograd graph,
+    writable in place); the layer owns no parameter, so the fused ones are saved,
+    moved and optimised once.
+    """
+
+    def __init__(self, fused: FusedLinear, position: int):
+        nn.Module.__init__(self)
+        # Not a submodule (its parameters would be listed and saved twice).
+        object.__setattr__(self, "_fused", fused)
+        self.in_features = fused.in_features
+        self.out_features = fused.out_sizes[position]
+        self._rows = slice(fused.starts[position], fused.starts[position] + self.out_features)
+
+    _fused: FusedLinear
+
+    @property
+    def weight(self) -> torch.Tensor:  # type: ignore[override]
+        return self._fused.weight[self._rows]
+
+    @property
+    def bias(self) -> torch.Tensor:  # type: ignore[override]
+        return self._fused.bias[self._rows]
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, fused=True"
+
+
+class TaskHeads(nn.Module):
     """One small network per task, evaluated in task order.
 
     Head ``k`` maps its task's features, concatenated with the raw outputs of the
     tasks listed in ``inputs_from`` (task chains, as in ESMM and scikit-learn's
     ``ClassifierChain``), through ``layer_sizes`` hidden layers to ``n_outputs``.
     Gradients flow through the chain: a downstream task's loss also trains the heads
-    it reads from (end-to-end, as in ESMM).
+    it reads from (end-to-end, as in ESMM). Plain linear heads are fused (see the
+    module docstring); ``heads[k]`` is task ``k``'s head either way.
 
     Parameters
     ----------
@@ -31,6 +143,9 @@ class TaskHeads(nn.ModuleList):
         Activation, dropout and batch normalisation of the hidden layers.
     layer_sizes : sequence of int
         Hidden layer widths of each head.
+    feature_slots : sequence of int, optional
+        Tasks with the same slot receive the same feature tensor in :meth:`forward`
+        (hard sharing: the trunk depth they read); None: every task its own features.
 
     Examples
     --------
@@ -43,6 +158,10 @@ class TaskHeads(nn.ModuleList):
     Sequential(
       (0): Linear(in_features=5, out_features=1, bias=True)
     )
+    >>> heads[0]
+    Sequential(
+      (0): FusedRows(in_features=4, out_features=1, fused=True)
+    )
     >>> out = heads([torch.zeros(2, 4), torch.zeros(2, 4)])
     >>> {name: tuple(value.shape) for name, value in out.items()}
     {'click': (2, 1), 'buy': (2, 1)}
@@ -54,28 +173,80 @@ class TaskHeads(nn.ModuleList):
         tasks: Sequence[TaskHeadSpec],
         config: NetworkConfig,
         layer_sizes: Sequence[int],
+        feature_slots: Sequence[int] | None = None,
     ):
-        n_outputs = {task.name: task.n_outputs for task in tasks}
-        super().__init__(
-            make_mlp(
-                width + sum(n_outputs[source] for source in task.inputs_from),
-                layer_sizes,
-                config,
-                n_out=task.n_outputs,
-            )
-            for width, task in zip(in_widths, tasks, strict=True)
-        )
+        super().__init__()
         self.task_names = [task.name for task in tasks]
         self.inputs_from = [tuple(task.inputs_from) for task in tasks]
+        slots = list(range(len(tasks))) if feature_slots is None else list(feature_slots)
+        readers = Counter(slots)
+        groups: dict[tuple, list[int]] = {}
+        for k, task in enumerate(tasks):
+            if len(layer_sizes) == 0 and not task.inputs_from:
+                shared = readers[slots[k]] > 1
+                key = ("slot", slots[k]) if shared else ("own", in_widths[k], task.n_outputs)
+                groups.setdefault(key, []).append(k)
+        fused = [
+            FusedLinear(
+                in_widths[members[0]],
+                [tasks[k].n_outputs for k in members],
+                members,
+                stacked=key[0] == "own" and len(members) > 1,
+            )
+            for key, members in groups.items()
+        ]
+        self._fused_of = {
+            k: (g, i) for g, group in enumerate(fused) for i, k in enumerate(group.tasks)
+        }
+        # Initialised in task order exactly as separate heads were: the same values.
+        n_outputs = {task.name: task.n_outputs for task in tasks}
+        separate: dict[str, nn.Module] = {}
+        for k, (width, task) in enumerate(zip(in_widths, tasks, strict=True)):
+            if k in self._fused_of:
+                g, position = self._fused_of[k]
+                fused[g].reset_rows(position)
+            else:
+                n_in = width + sum(n_outputs[source] for source in task.inputs_from)
+                separate[str(k)] = make_mlp(n_in, layer_sizes, config, n_out=task.n_outputs)
+        self.fused: Sequence[FusedLinear] = cast(Sequence[FusedLinear], nn.ModuleList(fused))
+        self.heads = nn.ModuleDict(separate)
+        # Each fused task's own head, outside the module tree (it holds no parameter).
+        self._views = [
+            nn.Sequential(FusedRows(fused[self._fused_of[k][0]], self._fused_of[k][1]))
+            if k in self._fused_of
+            else None
+            for k in range(len(tasks))
+        ]
+        self._register_load_state_dict_pre_hook(self._fuse_legacy_state)
+
+    def __getitem__(self, index: int) -> nn.Module:
+        view = self._views[index]
+        return self.heads[str(index)] if view is None else view
+
+    def __len__(self) -> int:
+        return len(self.task_names)
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return (self[k] for k in range(len(self)))
 
     def forward(self, features: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        results: dict[int, torch.Tensor] = {}
+        for group in self.fused:
+            group_features = [features[group.tasks[0]]] if not group.stacked else None
+            if group_features is None:
+                group_features = [features[k] for k in group.tasks]
+            for k, output in zip(group.tasks, group(group_features), strict=True):
+                results[k] = output
         outputs: dict[str, torch.Tensor] = {}
-        for name, sources, head, feature in zip(
-            self.task_names, self.inputs_from, self, features, strict=True
+        for k, (name, sources, feature) in enumerate(
+            zip(self.task_names, self.inputs_from, features, strict=True)
         ):
+            if k in results:
+                outputs[name] = results[k]
+                continue
             if sources:
                 feature = torch.cat([feature, *(outputs[source] for source in sources)], dim=1)
-            outputs[name] = head(feature)
+            outputs[name] = self.heads[str(k)](feature)
         return outputs
 
     def upstream(self, name: str) -> list[str]:
@@ -89,8 +260,132 @@ class TaskHeads(nn.ModuleList):
         return found
 
     def head_parameters(self, name: str) -> list[nn.Parameter]:
-        """Parameters of task ``name``'s head and of the heads it reads from."""
+        """Parameters of task ``name``'s head and of the heads it reads from.
+
+        A fused head contributes its group's fused weight and bias (the task's
+        gradient reaches only its own rows of them).
+        """
         params: list[nn.Parameter] = []
         for task in [*self.upstream(name), name]:
-            params.extend(self[self.task_names.index(task)].parameters())
+            k = self.task_names.index(task)
+            own = (
+                self.fused[self._fused_of[k][0]].parameters()
+                if k in self._fused_of
+                else self.heads[str(k)].parameters()
+            )
+            params.extend(p for p in own if all(p is not q for q in params))
         return params
+
+    def legacy_parameter_names(self) -> list[str]:
+        """Parameter names (relative to this module) of the layout before the fusion.
+
+        Heads were ``{k}.{layer}.weight``/``bias``, in task order; a model's optimizer
+        state saved then lists its parameters in this order.
+        """
+        names = []
+        for k in range(len(self)):
+            if k in self._fused_of:
+                names += [f"{k}.0.weight", f"{k}.0.bias"]
+            else:
+                names += [f"{k}.{name}" for name, _ in self.heads[str(k)].named_parameters()]
+        return names
+
+    def legacy_sources(self) -> dict[str, list[str]]:
+        """For each current parameter name, the legacy names whose values it concatenates."""
+        sources: dict[str, list[str]] = {}
+        for key, head in self.heads.items():
+            for name, _ in head.named_parameters():
+                sources[f"heads.{key}.{name}"] = [f"{key}.{name}"]
+        for g, group in enumerate(self.fused):
+            for part in ("weight", "bias"):
+                sources[f"fused.{g}.{part}"] = [f"{k}.0.{part}" for k in group.tasks]
+        return sources
+
+    def _fuse_legacy_state(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Turn a state dict of separate heads (``{k}.0.weight``) into the fused layout."""
+        if not any(key.startswith(f"{prefix}0.") for key in state_dict):
+            return
+        for key in [key for key in state_dict if key.startswith(prefix)]:
+            rest = key[len(prefix) :]
+            first = rest.partition(".")[0]
+            if first.isdigit() and int(first) not in self._fused_of:
+                state_dict[f"{prefix}heads.{rest}"] = state_dict.pop(key)
+        for g, group in enumerate(self.fused):
+            for part in ("weight", "bias"):
+                keys = [f"{prefix}{k}.0.{part}" for k in group.tasks]
+                if all(key in state_dict for key in keys):
+                    state_dict[f"{prefix}fused.{g}.{part}"] = torch.cat(
+                        [state_dict.pop(key) for key in keys]
+                    )
+
+
+def fuse_legacy_optimizer_state(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[int, dict[str, Any]],
+    param_groups: list[dict[str, Any]],
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """An optimizer state saved with separate heads, in the fused layout of ``module``.
+
+    The saved state is keyed by each parameter's position in the optimizer then: the
+    module's parameters in order (separate heads listed per task), weights first and
+    the rest after them, as the estimator builds its groups. Each fused parameter gets
+    the concatenation of its tasks' entries (step counters are shared).
+
+    Returns ``(state, param_groups)`` unchanged when ``module`` has no fused head.
+    """
+    heads = {
+        f"{name}.": sub
+        for name, sub in module.named_modules()
+        if isinstance(sub, TaskHeads) and len(sub.fused)
+    }
+    if not heads:
+        return state, param_groups
+    names = {id(p): name for name, p in module.named_parameters()}
+    legacy: list[tuple[str, bool]] = []  # (name, is a matrix) in the old module order
+    sources: dict[str, list[str]] = {}
+    done: set[str] = set()
+    for name, param in module.named_parameters():
+        prefix = next((p for p in heads if name.startswith(p)), None)
+        if prefix is None:
+            legacy.append((name, param.ndim > 1))
+            sources[name] = [name]
+        elif prefix not in done:
+            done.add(prefix)
+            sub = heads[prefix]
+            legacy += [(prefix + n, n.endswith("weight")) for n in sub.legacy_parameter_names()]
+            for new, old in sub.legacy_sources().items():
+                sources[prefix + new] = [prefix + o for o in old]
+    current = [p for group in optimizer.param_groups for p in group["params"]]
+    extra = [f"<{i}>" for i, p in enumerate(current) if id(p) not in names]
+    flat = [n for n, matrix in legacy if matrix] + [n for n, matrix in legacy if not matrix]
+    flat += extra
+    saved_ids = [i for group in param_groups for i in group["params"]]
+    if len(saved_ids) != len(flat):
+        return state, param_groups  # not the legacy layout: let the caller report it
+    by_name = {name: state.get(i) for name, i in zip(flat, saved_ids, strict=True)}
+    new_state: dict[int, dict[str, Any]] = {}
+    new_groups = []
+    position = 0
+    for group, saved in zip(optimizer.param_groups, param_groups, strict=False):
+        ids = []
+        for p in group["params"]:
+            name = names.get(id(p), f"<{position}>")
+            entries = [by_name.get(old) for old in sources.get(name, [name])]
+            if entries and all(entry is not None for entry in entries):
+                new_state[position] = _concatenate_entries(entries)  # type: ignore[arg-type]
+            ids.append(position)
+            position += 1
+        new_groups.append({**saved, "params": ids})
+    return new_state, new_groups
+
+
+def _concatenate_entries(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One optimizer state entry from the per-task entries of a fused parameter."""
+    merged: dict[str, Any] = {}
+    for key, value in entries[0].items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            merged[key] = torch.cat([entry[key] for entry in entries])
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,133 @@
+"""Many tasks at the cost of few: fused linear heads, and what must keep working."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_mixed
+
+from sklearn_mtl import MultiTaskNetEstimator, Task
+from sklearn_mtl.architectures import ARCHITECTURES, NetworkConfig, TaskHeadSpec
+from sklearn_mtl.architectures._heads import FusedRows, TaskHeads
+
+DATA = Path(__file__).parent / "data"
+FAST = {"hidden_layer_sizes": (8,), "max_epochs": 2, "batch_size": 32, "random_state": 0}
+
+
+def many_regression(n_samples=96, n_tasks=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 5))
+    y = X[:, :3] @ rng.normal(size=(3, n_tasks)) + 0.1 * rng.normal(size=(n_samples, n_tasks))
+    y[rng.random(y.shape) < 0.5] = np.nan
+    return X, y
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_fused_heads_compute_what_separate_heads_do(name):
+    """Each fused head's output is its own rows' linear map of its features."""
+    tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 3), TaskHeadSpec("c", 1)]
+    config = NetworkConfig(hidden_layer_sizes=(6,))
+    if name == "custom":
+        from sklearn_mtl.architectures import CustomTrunk
+
+        module = CustomTrunk(torch.nn.Linear(4, 5), width=5).build(4, tasks, config)
+    else:
+        module = ARCHITECTURES[name]().build(4, tasks, config)
+    heads = module.task_heads
+    assert len(heads.fused) >= 1
+    assert all(isinstance(head[0], FusedRows) for head in heads)
+    features = []
+
+    def keep(_module, inputs, _output):
+        features.append(inputs[0])
+
+    handle = heads.register_forward_hook(keep)
+    X = torch.randn(7, 4)
+    out = module(X)
+    handle.remove()
+    for k, task in enumerate(heads.task_names):
+        expected = heads[k](features[0][k])
+        torch.testing.assert_close(out[task], expected)
+
+
+def test_plain_heads_of_one_trunk_depth_share_one_matrix():
+    tasks = [TaskHeadSpec(f"t{i}", 2 if i == 3 else 1) for i in range(5)]
+    heads = TaskHeads([4] * 5, tasks, NetworkConfig(), (), feature_slots=[0] * 5)
+    assert len(heads.fused) == 1 and not heads.fused[0].stacked
+    assert tuple(heads.fused[0].weight.shape) == (6, 4)
+    assert [p.numel() for p in heads.parameters()] == [24, 6]
+    # Per-task views write through to the fused matrix.
+    with torch.no_grad():
+        heads[3][0].weight.fill_(2.0)
+    assert bool((heads.fused[0].weight[3:5] == 2.0).all())
+    assert not bool((heads.fused[0].weight[:3] == 2.0).any())
+
+
+def test_heads_with_hidden_layers_or_chains_stay_separate():
+    tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 1, inputs_from=("a",))]
+    heads = TaskHeads([4, 4], tasks, NetworkConfig(), (), feature_slots=[0, 0])
+    assert heads.fused[0].tasks == [0]
+    assert isinstance(heads[1][0], torch.nn.Linear) and not isinstance(heads[1][0], FusedRows)
+    hidden = TaskHeads([4, 4], [TaskHeadSpec("a", 1), TaskHeadSpec("b", 1)], NetworkConfig(), (3,))
+    assert len(hidden.fused) == 0
+
+
+@pytest.mark.parametrize("arch", ["hard", "mmoe"])
+def test_files_saved_before_the_fusion_load(arch):
+    # Written by tests/data/make_legacy_heads.py with separate heads (commit e337d0e).
+    X, y = make_mixed(n_samples=80, n_features=4)
+    expected = np.load(DATA / f"legacy_{arch}.npz")
+    est = MultiTaskNetEstimator.load(DATA / f"legacy_{arch}.mtl")
+    assert len(est.net_.module_.task_heads.fused) == 1
+    np.testing.assert_allclose(est.predict_proba(X)[1], expected["loaded"], rtol=1e-5, atol=1e-6)
+    # The optimizer state was fused too: one more epoch goes where it went then.
+    est.partial_fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X)[1], expected["continued"], rtol=1e-4, atol=1e-5)
+
+
+def test_save_load_and_checkpoint_with_many_fused_heads(tmp_path):
+    X, y = many_regression()
+    est = MultiTaskNetEstimator(**FAST).fit(X, y)
+    assert len(est.net_.module_.task_heads.fused) == 1
+    est.save(tmp_path / "m.mtl")
+    loaded = MultiTaskNetEstimator.load(tmp_path / "m.mtl")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    first = MultiTaskNetEstimator(**FAST, checkpoint_dir=tmp_path / "c").fit(X, y)
+    resumed = MultiTaskNetEstimator(**FAST, checkpoint_dir=tmp_path / "c").fit(X, y)
+    np.testing.assert_array_equal(resumed.predict(X), first.predict(X))
+
+
+@pytest.mark.parametrize("head_layer_sizes", [(), (4,)])
+@pytest.mark.parametrize("gradient_on", ["parameters", "representation"])
+def test_compile_with_gradient_level_weighting(head_layer_sizes, gradient_on):
+    # AOTAutograd's donated buffers made a second backward through a compiled part
+    # fail as soon as it saved an intermediate (a hidden head layer).
+    from sklearn_mtl.weighting import PCGrad
+
+    X, y = many_regression(n_tasks=4)
+    params = {
+        **FAST,
+        "head_layer_sizes": head_layer_sizes,
+        "loss_weighting": PCGrad(gradient_on=gradient_on),
+    }
+    plain = MultiTaskNetEstimator(**params).fit(X, y)
+    compiled = MultiTaskNetEstimator(compile={"backend": "aot_eager"}, **params).fit(X, y)
+    np.testing.assert_allclose(compiled.predict(X), plain.predict(X), rtol=1e-4, atol=1e-5)
+
+
+def test_mtrl_and_affinity_with_fused_heads():
+    X, y = many_regression(n_tasks=5)
+    est = MultiTaskNetEstimator(**FAST, task_relation="mtrl", record_task_affinity=2).fit(X, y)
+    assert est.task_relation_.shape == (5, 5)
+    assert np.isfinite(est.task_relation_.to_numpy()).all()
+    assert np.isfinite(est.task_affinity_.to_numpy()).all()
+
+
+def test_one_task_many_columns_names():
+    tasks = [Task(f"t{i}", "regression", columns=i) for i in range(3)]
+    X, y = many_regression(n_tasks=3)
+    est = MultiTaskNetEstimator(tasks=tasks, **FAST).fit(X, y)
+    assert est.net_.module_.task_heads.task_names == ["t0", "t1", "t2"]
