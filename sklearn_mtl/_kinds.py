@@ -178,6 +178,16 @@ class TargetKind:
         """The prediction the running scores count, in target space, one per target column."""
         raise NotImplementedError
 
+    def loss_group_key(self) -> object:
+        """A key shared by tasks whose losses may be evaluated together, or None.
+
+        Tasks with equal keys must have the same loss and running prediction, both
+        acting on each output column alone (one output per target column): the
+        criterion then evaluates them with one call per batch on their outputs side by
+        side. None (the default) keeps the task's loss a call of its own.
+        """
+        return None
+
     # -- decoding -----------------------------------------------------------------
     def predict_encoded(self, encoder: TaskEncoder, raw: np.ndarray) -> np.ndarray:
         """Raw outputs -> predictions in target space (class index, 0/1, standardised)."""
@@ -326,6 +336,11 @@ class Regression(TargetKind):
         assert self.levels is not None
         return self.levels.index(0.5)
 
+    def loss_group_key(self):
+        if self.levels is not None or callable(self.loss_name):
+            return None
+        return ("regression", self.loss_name, self.task.huber_delta, self.task.quantile)
+
     def running_prediction(self, output):
         if self.has_point:
             point = output[:, :1]
@@ -457,6 +472,10 @@ class Binary(_ClassKind):
     def running_prediction(self, output):
         return (output > 0).to(output.dtype)
 
+    def loss_group_key(self):
+        plain = not callable(self.task.loss) and self.task.class_weight is None
+        return ("binary",) if plain else None
+
     def predict_encoded(self, encoder, raw):
         return (raw[:, 0] > 0).astype(np.int64)
 
@@ -532,6 +551,10 @@ class Multilabel(TargetKind):
 
     def running_prediction(self, output):
         return (output > 0).to(output.dtype)
+
+    def loss_group_key(self):
+        plain = not callable(self.task.loss) and self.task.class_weight is None
+        return ("multilabel",) if plain else None
 
     def predict_encoded(self, encoder, raw):
         return (raw > 0).astype(np.int64)

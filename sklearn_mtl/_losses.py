@@ -61,6 +61,65 @@ class TaskLossSpec:
         return self.target_kind
 
 
+@dataclass(frozen=True)
+class LossGroup:
+    """Tasks whose loss is evaluated in one call: tasks with one
+    :meth:`~sklearn_mtl._kinds.TargetKind.loss_group_key`, or one task alone.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The tasks, in task order.
+    handler : TargetKind
+        The kind object of the first task (its ``running_prediction`` serves all).
+    loss : callable
+        The first task's loss ``(output, target, reduction)`` (the same for all).
+    masked : bool
+        Whether the loss takes the targets with their missing labels (a callable).
+    start, stop : int
+        The group's columns in the criterion's grouped column order.
+    """
+
+    names: tuple[str, ...]
+    handler: TargetKind
+    loss: Callable
+    masked: bool
+    start: int
+    stop: int
+
+
+def group_losses(
+    specs: Sequence[TaskLossSpec], losses: Sequence[Callable]
+) -> tuple[list[LossGroup], list[int]]:
+    """The loss groups of ``specs`` (with their ``losses``) and the target columns in
+    grouped order.
+
+    Examples
+    --------
+    >>> from sklearn_mtl._losses import TaskLossSpec, group_losses
+    >>> specs = [TaskLossSpec("a", "regression", 0, 1), TaskLossSpec("c", "multiclass", 1, 2),
+    ...          TaskLossSpec("b", "regression", 2, 3)]
+    >>> groups, columns = group_losses(specs, [spec.handler.loss() for spec in specs])
+    >>> [g.names for g in groups], columns
+    ([('a', 'b'), ('c',)], [0, 2, 1])
+    """
+    members: dict[object, list[int]] = {}
+    for index, spec in enumerate(specs):
+        key = spec.handler.loss_group_key()
+        members.setdefault(("own", index) if key is None else key, []).append(index)
+    groups: list[LossGroup] = []
+    columns: list[int] = []
+    for indices in members.values():
+        start = len(columns)
+        for index in indices:
+            columns.extend(range(specs[index].start, specs[index].stop))
+        first, loss = specs[indices[0]], losses[indices[0]]
+        names = tuple(specs[index].name for index in indices)
+        masked = bool(getattr(loss, "masked", False))
+        groups.append(LossGroup(names, first.handler, loss, masked, start, len(columns)))
+    return groups, columns
+
+
 class MultiTaskLoss(nn.Module):
     """skorch criterion: one masked, sample-weighted mean loss per task.
 
@@ -77,6 +136,8 @@ class MultiTaskLoss(nn.Module):
     is_regression: torch.Tensor
     columns_per_task: torch.Tensor
     all_present: torch.Tensor
+    column_order: torch.Tensor
+    grouped_column_task: torch.Tensor
 
     def __init__(self, specs: Sequence[TaskLossSpec], weighting: WeightingModule):
         super().__init__()
@@ -105,6 +166,15 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("columns_per_task", torch.tensor(widths), persistent=False)
         self.register_buffer(
             "all_present", torch.ones(len(self.specs), dtype=torch.bool), persistent=False
+        )
+        # Losses are evaluated per group (one call for the tasks of one group key), on
+        # the target columns reordered so that each group's columns are contiguous.
+        self.groups, order = group_losses(self.specs, self.losses)
+        self.scored_specs = [spec for spec in self.specs if spec.scorer is not None]
+        self.columns_in_order = order == sorted(order)
+        self.register_buffer("column_order", torch.tensor(order), persistent=False)
+        self.register_buffer(
+            "grouped_column_task", torch.tensor(column_task)[order], persistent=False
         )
         # Set by the net for an epoch over data without a missing label: task_losses
         # then takes plain mean losses (the same values with fewer operations).
@@ -147,8 +217,8 @@ class MultiTaskLoss(nn.Module):
         for column, name in self.class_weighted:
             table = getattr(self, name).to(weight.dtype)
             weight[:, column] = weight[:, column] * table[clean[:, column].long()]
-        elementwise = torch.cat(self._each_task_loss(outputs, clean, "none", targets), dim=1)
-        numerators = self._per_task((elementwise * weight).sum(dim=0))
+        elementwise = self._elementwise_losses(outputs, clean, targets)
+        numerators = self._per_task_grouped((elementwise * self.grouped(weight)).sum(dim=0))
         weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
             _add_loss_sums(stats, weight_sums, numerators)
@@ -161,30 +231,60 @@ class MultiTaskLoss(nn.Module):
         stats: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``task_losses`` for a batch with every label present and no row weights."""
-        losses = torch.stack(self._each_task_loss(outputs, targets, "mean"))
+        elementwise = self._elementwise_losses(outputs, targets)
+        losses = self._per_task_grouped(elementwise.mean(dim=0)) / self.columns_per_task
         if stats is not None:
             counts = self.columns_per_task * len(targets)
             _add_loss_sums(stats, counts, losses * counts)
         return losses, self.all_present
 
-    def _each_task_loss(
+    def grouped(self, columns: torch.Tensor) -> torch.Tensor:
+        """Per-column values (the last dimension) in grouped order (see :func:`group_losses`)."""
+        return columns if self.columns_in_order else columns[..., self.column_order]
+
+    def group_outputs(self, outputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Each group's outputs side by side, in group order (a view of the fused heads'
+        output where the group's tasks are consecutive columns of it)."""
+        located = getattr(outputs, "columns", None)
+        grouped = []
+        for group in self.groups:
+            names = group.names
+            if len(names) == 1:
+                grouped.append(outputs[names[0]])
+                continue
+            block = located(names) if located is not None else None
+            grouped.append(
+                block if block is not None else torch.cat([outputs[n] for n in names], dim=1)
+            )
+        return grouped
+
+    def _elementwise_losses(
         self,
         outputs: dict[str, torch.Tensor],
         targets: torch.Tensor,
-        reduction: str,
         with_nan: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
-        """Each task's loss on its columns of ``targets``, in task order.
+    ) -> torch.Tensor:
+        """Per-element losses ``(batch, n_targets)`` in grouped column order, one loss
+        call per group; a masked loss (a user's callable) gets ``with_nan``, the targets
+        with their missing labels, when given."""
+        targets = self.grouped(targets)
+        if with_nan is not None and any(group.masked for group in self.groups):
+            with_nan = self.grouped(with_nan)
+        else:
+            with_nan = None
+        pieces = []
+        for group, output in zip(self.groups, self.group_outputs(outputs), strict=True):
+            source = with_nan if group.masked and with_nan is not None else targets
+            target = source[:, group.start : group.stop]
+            pieces.append(group.loss(output.to(targets.dtype), target, "none"))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
-        A masked loss (a user's callable) gets ``with_nan``, the targets with their
-        missing labels, when given.
-        """
-        losses = []
-        for spec, loss, masked in zip(self.specs, self.losses, self.masked, strict=True):
-            source = with_nan if masked and with_nan is not None else targets
-            output = outputs[spec.name].to(targets.dtype)
-            losses.append(loss(output, source[:, spec.start : spec.stop], reduction))
-        return losses
+    def _per_task_grouped(self, per_column: torch.Tensor) -> torch.Tensor:
+        """Sum per-column values, in grouped column order, into per-task values."""
+        if self.one_column_per_task and self.columns_in_order:
+            return per_column
+        zeros = per_column.new_zeros(len(self.specs))
+        return zeros.index_add(0, self.grouped_column_task, per_column)
 
     def _per_task(self, per_column: torch.Tensor) -> torch.Tensor:
         """Sum per-column values into per-task values (multilabel tasks span columns)."""
@@ -239,20 +339,28 @@ class EpochPredictions:
     @torch.no_grad()
     def add(
         self,
-        specs: Sequence[TaskLossSpec],
+        loss: MultiTaskLoss,
         outputs: dict[str, torch.Tensor],
         targets: torch.Tensor,
         sample_weight: torch.Tensor | None,
     ) -> None:
-        """Keep a batch's predictions, targets and row weights."""
+        """Keep a batch's predictions (one call and one copy per loss group), targets and
+        row weights."""
         rows = slice(self.count, self.count + len(targets))
-        for spec in specs:
+        pieces = [
+            group.handler.running_prediction(output)
+            for group, output in zip(loss.groups, loss.group_outputs(outputs), strict=True)
+        ]
+        block = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+        if loss.columns_in_order:
+            self.predictions[rows] = block
+        else:
+            self.predictions[rows][:, loss.column_order] = block.to(self.predictions.dtype)
+        for spec in loss.scored_specs:
             output = outputs[spec.name]
-            self.predictions[rows, spec.start : spec.stop] = spec.handler.running_prediction(output)
-            if spec.scorer is not None:
-                if spec.name not in self.raw:
-                    self.raw[spec.name] = output.new_empty(len(self.targets), output.shape[1])
-                self.raw[spec.name][rows] = output
+            if spec.name not in self.raw:
+                self.raw[spec.name] = output.new_empty(len(self.targets), output.shape[1])
+            self.raw[spec.name][rows] = output
         self.targets[rows] = targets
         if self.weights is not None and sample_weight is not None:
             self.weights[rows] = sample_weight

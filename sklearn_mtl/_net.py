@@ -364,7 +364,7 @@ class MultiTaskNet(NeuralNet):
         stats = self.stats_ if record else None
         losses, present = self.criterion_.task_losses(outputs, targets, weight, stats)
         if record:
-            self.epoch_predictions_.add(self.criterion_.specs, outputs, targets, weight)
+            self.epoch_predictions_.add(self.criterion_, outputs, targets, weight)
             self.batch_recorded_ = True
         self._track_non_finite(losses, present)
         tracker = getattr(self, "affinity_tracker_", None)
@@ -400,7 +400,7 @@ class MultiTaskNet(NeuralNet):
             with self._autocast():
                 outputs = heads(shared(X), X)
             losses, present = self.criterion_.task_losses(outputs, targets, weight, self.stats_)
-            self.epoch_predictions_.add(self.criterion_.specs, outputs, targets, weight)
+            self.epoch_predictions_.add(self.criterion_, outputs, targets, weight)
             total = self.criterion_.weighting.fixed_weighted_loss(losses, present)
         return {"loss": total, "y_pred": outputs}
 
