@@ -35,6 +35,7 @@ from ._random import active as active_generators
 from ._relationship import attach as attach_relationships
 from ._relationship import fitted_relationships
 from ._targets import TargetTable, as_target_table
+from ._threads import check_n_threads, torch_threads
 from ._validation import (
     LAYER_SIZES,
     Interval,
@@ -188,6 +189,15 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         and the optimizer stay in float32. "bf16" works on CPUs and GPUs; "fp16" needs
         ``device="cuda"`` and a loss-level ``loss_weighting`` (its gradients go through
         a ``torch.amp.GradScaler``). None trains in float32.
+    n_threads : int or None, default=None
+        CPU threads torch uses while fitting and predicting. None leaves torch's
+        count as it is: one per core by default, or what ``OMP_NUM_THREADS``,
+        ``torch.set_num_threads`` or ``threadpoolctl.threadpool_limits`` set, which
+        includes the share of the cores that joblib gives each worker of
+        ``GridSearchCV(n_jobs=...)``. An int fixes it during each call (the previous
+        count is restored): ``-1`` every CPU, ``-2`` all but one. Small networks
+        gain little from several threads and lose much when another process keeps a
+        core busy; see the training guide.
     compile : bool or dict, default=False
         Compile the network with ``torch.compile`` (its shared part and its heads
         separately); a dict is passed to ``torch.compile`` as keyword arguments (for
@@ -311,6 +321,7 @@ default="standard"
         categorical_features="from_dtype",
         numeric_scaling="standard",
         one_hot_max_categories=16,
+        n_threads=None,
     ):
         self.tasks = tasks
         self.task_weights = task_weights
@@ -343,6 +354,7 @@ default="standard"
         self.categorical_features = categorical_features
         self.numeric_scaling = numeric_scaling
         self.one_hot_max_categories = one_hot_max_categories
+        self.n_threads = n_threads
 
     # -- parameters ----------------------------------------------------------------
     def get_params(self, deep=True):
@@ -445,11 +457,13 @@ default="standard"
         "categorical_features": [None, StrOptions({"from_dtype"}), "array-like"],
         "numeric_scaling": [None, StrOptions({s for s in SCALINGS if s is not None})],
         "one_hot_max_categories": [Interval(Integral, 0, None, closed="left")],
+        "n_threads": [None, numbers.Integral],
     }
 
     def _check_params(self) -> None:
         """Validate the parameters (``_parameter_constraints``, then what they cannot say)."""
         self._validate_params()
+        check_n_threads(self.n_threads)
         owner = type(self).__name__
         check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", owner)
         check_layer_sizes(self.head_layer_sizes, "head_layer_sizes", owner)
@@ -678,6 +692,12 @@ default="standard"
     def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True):
         """Fit or continue fitting; ``full_fit`` is False for ``partial_fit`` (one epoch,
         no early stopping, no checkpoint)."""
+        with torch_threads(self.n_threads):
+            return self._fit_with_threads(
+                X, y, sample_weight, epochs=epochs, keep=keep, classes=classes, full_fit=full_fit
+            )
+
+    def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit):
         X = self._validate_X(X, reset=not keep)
         table = self._table(y, X.shape[0])
         weight = self._sample_weight(sample_weight, X)
@@ -914,7 +934,8 @@ default="standard"
     def _outputs(self, X) -> list[np.ndarray]:
         check_is_fitted(self, "net_")
         X = self._validate_X(X, reset=False)
-        return self.net_.forward_outputs(X, max(self.batch_size, _PREDICT_BATCH_SIZE))
+        with torch_threads(self.n_threads):
+            return self.net_.forward_outputs(X, max(self.batch_size, _PREDICT_BATCH_SIZE))
 
     def predict(self, X):
         """Predict every task: regression values and decoded class labels.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_mixed
+from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl.architectures import ARCHITECTURES, NetworkConfig, TaskHeadSpec
@@ -131,3 +132,46 @@ def test_one_task_many_columns_names():
     X, y = many_regression(n_tasks=3)
     est = MultiTaskNetEstimator(tasks=tasks, **FAST).fit(X, y)
     assert est.net_.module_.task_heads.task_names == ["t0", "t1", "t2"]
+
+
+class ThreadCount(Callback):
+    """Records torch's thread count at each epoch."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.seen.append(torch.get_num_threads())
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, -1])
+def test_n_threads_bounds_torch_during_fit_and_predict(n_threads, monkeypatch):
+    import sklearn_mtl._threads as threads
+
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 3)
+    X, y = many_regression(n_tasks=2)
+    before = torch.get_num_threads()
+    counter = ThreadCount()
+    est = MultiTaskNetEstimator(**FAST, n_threads=n_threads, callbacks=[("n", counter)])
+    est.fit(X, y)
+    seen = dict(est.net_.callbacks_)["n"].seen
+    assert seen == [3 if n_threads == -1 else n_threads] * 2
+    assert torch.get_num_threads() == before
+    est.predict(X)
+    assert torch.get_num_threads() == before
+
+
+def test_n_threads_none_respects_threadpoolctl_limits():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X, y = many_regression(n_tasks=2)
+    counter = ThreadCount()
+    with threadpoolctl.threadpool_limits(1):
+        est = MultiTaskNetEstimator(**FAST, callbacks=[("n", counter)]).fit(X, y)
+    assert dict(est.net_.callbacks_)["n"].seen == [1, 1]
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True, "2"])
+def test_n_threads_rejects_what_is_not_a_count(bad):
+    X, y = many_regression(n_tasks=2)
+    with pytest.raises(ValueError, match=r"n_threads=.* is not valid"):
+        MultiTaskNetEstimator(**FAST, n_threads=bad).fit(X, y)

@@ -210,18 +210,19 @@ class TaskHeads(nn.Module):
                 separate[str(k)] = make_mlp(n_in, layer_sizes, config, n_out=task.n_outputs)
         self.fused: Sequence[FusedLinear] = cast(Sequence[FusedLinear], nn.ModuleList(fused))
         self.heads = nn.ModuleDict(separate)
-        # Each fused task's own head, outside the module tree (it holds no parameter).
-        self._views = [
-            nn.Sequential(FusedRows(fused[self._fused_of[k][0]], self._fused_of[k][1]))
-            if k in self._fused_of
-            else None
-            for k in range(len(tasks))
-        ]
+        # Each fused task's own head, made when first asked for and kept outside the
+        # module tree (it holds no parameter).
+        self._views: dict[int, nn.Module] = {}
         self._register_load_state_dict_pre_hook(self._fuse_legacy_state)
 
     def __getitem__(self, index: int) -> nn.Module:
-        view = self._views[index]
-        return self.heads[str(index)] if view is None else view
+        index = range(len(self))[index]
+        if index not in self._fused_of:
+            return self.heads[str(index)]
+        if index not in self._views:
+            g, position = self._fused_of[index]
+            self._views[index] = nn.Sequential(FusedRows(self.fused[g], position))
+        return self._views[index]
 
     def __len__(self) -> int:
         return len(self.task_names)
