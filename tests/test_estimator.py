@@ -507,5 +507,5 @@ def test_epoch_statistics_do_not_depend_on_the_chunking():
             1,
         )
         targets[::4, 0] = float("nan")
-        recorder.add(specs, outputs, targets, torch.rand(10, generator=generator))
+        recorder.add(loss, outputs, targets, torch.rand(10, generator=generator))
     torch.testing.assert_close(recorder.statistics(loss, chunk_rows=3), recorder.statistics(loss))

@@ -175,3 +175,59 @@ def test_n_threads_rejects_what_is_not_a_count(bad):
     X, y = many_regression(n_tasks=2)
     with pytest.raises(ValueError, match=r"n_threads=.* is not valid"):
         MultiTaskNetEstimator(**FAST, n_threads=bad).fit(X, y)
+
+
+def _reference_losses(specs, outputs, targets, weight):
+    """Each task's masked, weighted mean loss, one task at a time."""
+    import torch.nn.functional as F
+
+    losses = []
+    for spec in specs:
+        out, target = outputs[spec.name], targets[:, spec.start : spec.stop]
+        mask = ~torch.isnan(target)
+        clean = torch.nan_to_num(target)
+        if spec.kind == "regression":
+            each = (out - clean) ** 2
+        elif spec.kind == "multiclass":
+            each = F.cross_entropy(out, clean[:, 0].long(), reduction="none")[:, None]
+        else:
+            each = F.binary_cross_entropy_with_logits(out, clean, reduction="none")
+        w = mask * weight[:, None]
+        losses.append((each * w).sum() / w.sum())
+    return torch.stack(losses)
+
+
+@pytest.mark.parametrize("missing", [True, False])
+def test_one_loss_call_per_kind_matches_per_task_losses(missing):
+    from sklearn_mtl._losses import MultiTaskLoss, TaskLossSpec
+    from sklearn_mtl.weighting import FixedWeighting
+
+    kinds = [("r1", "regression", 1), ("m", "multiclass", 1), ("b1", "binary", 1)]
+    kinds += [("r2", "regression", 1), ("ml", "multilabel", 2), ("b2", "binary", 1)]
+    specs, start = [], 0
+    for name, kind, width in kinds:
+        specs.append(TaskLossSpec(name, kind, start, start + width))
+        start += width
+    loss = MultiTaskLoss(specs, FixedWeighting().build(torch.ones(len(specs))))
+    assert [group.names for group in loss.groups] == [("r1", "r2"), ("m",), ("b1", "b2"), ("ml",)]
+    g = torch.Generator().manual_seed(0)
+    n = 12
+    outputs = {name: torch.randn(n, 3 if kind == "multiclass" else width, generator=g)
+               for name, kind, width in kinds}  # fmt: skip
+    targets = torch.rand(n, start, generator=g).round()
+    targets[:, 0] = torch.randn(n, generator=g)
+    targets[:, 3] = torch.randn(n, generator=g)
+    targets[:, 1] = torch.randint(0, 3, (n,), generator=g).float()
+    weight = torch.rand(n, generator=g) + 0.5
+    if missing:
+        targets[torch.rand(n, start, generator=g) < 0.3] = float("nan")
+        targets[0] = 1.0  # every task keeps a label
+    losses, present = loss.task_losses(outputs, targets, weight)
+    torch.testing.assert_close(losses, _reference_losses(specs, outputs, targets, weight))
+    assert bool(present.all())
+    if not missing:
+        loss.complete_labels = True
+        complete, _ = loss.task_losses(outputs, targets)
+        torch.testing.assert_close(
+            complete, _reference_losses(specs, outputs, targets, torch.ones(n))
+        )
