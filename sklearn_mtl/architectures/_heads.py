@@ -24,7 +24,7 @@ from torch import nn
 
 from ._base import NetworkConfig, TaskHeadSpec, make_mlp
 
-__all__ = ["FusedLinear", "FusedRows", "TaskHeads"]
+__all__ = ["FusedLinear", "FusedRows", "TaskHeads", "TaskOutputs"]
 
 
 class FusedLinear(nn.Module):
@@ -56,7 +56,11 @@ class FusedLinear(nn.Module):
     bias: nn.Parameter
 
     def __init__(
-        self, in_features: int, out_sizes: Sequence[int], tasks: Sequence[int], stacked: bool
+        self,
+        in_features: int,
+        out_sizes: Sequence[int],
+        tasks: Sequence[int],
+        stacked: bool,
     ):
         super().__init__()
         self.tasks = list(tasks)
@@ -121,6 +125,52 @@ class FusedRows(nn.Linear):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, fused=True"
+
+
+class BlockLayout:
+    """Where each task's output lies in the fused blocks: ``blocks[b]`` lists
+    ``(task, start, stop)`` column ranges of block ``b``, in column order."""
+
+    def __init__(self, blocks: list[list[tuple[str, int, int]]]):
+        self.names = [tuple(name for name, _, _ in block) for block in blocks]
+        self.bounds = [[(start, stop) for _, start, stop in block] for block in blocks]
+        self.widths = [block[-1][2] if block else 0 for block in blocks]
+        self.where = {name: (b, i) for b, block in enumerate(blocks) for i, (name, _, _) in
+                      enumerate(block)}  # fmt: skip
+
+
+class TaskOutputs(dict):
+    """``{task: output}`` that also knows the fused blocks the outputs are columns of.
+
+    :meth:`columns` gives the outputs of consecutive tasks of one block side by side
+    as a view of the block, where ``torch.cat`` of the per-task outputs would copy them
+    (and back-propagate through a split and a concatenation of one piece per task).
+    """
+
+    blocks: list[torch.Tensor]
+    layout: BlockLayout | None = None
+
+    def with_blocks(
+        self, blocks: list[torch.Tensor], layout: BlockLayout
+    ) -> dict[str, torch.Tensor]:
+        """Attach the blocks (a plain dict inside ``torch.compile``, which traces none)."""
+        if torch.compiler.is_compiling():
+            return dict(self)
+        self.blocks, self.layout = blocks, layout
+        return self
+
+    def columns(self, names: tuple[str, ...]) -> torch.Tensor | None:
+        """The outputs of ``names`` side by side as a view of a block, or None."""
+        layout = self.layout
+        if layout is None or names[0] not in layout.where:
+            return None
+        b, first = layout.where[names[0]]
+        last = first + len(names) - 1
+        if layout.names[b][first : last + 1] != names:
+            return None
+        start, stop = layout.bounds[b][first][0], layout.bounds[b][last][1]
+        block = self.blocks[b]
+        return block if start == 0 and stop == layout.widths[b] else block[:, start:stop]
 
 
 class TaskHeads(nn.Module):
@@ -210,6 +260,14 @@ class TaskHeads(nn.Module):
                 separate[str(k)] = make_mlp(n_in, layer_sizes, config, n_out=task.n_outputs)
         self.fused: Sequence[FusedLinear] = cast(Sequence[FusedLinear], nn.ModuleList(fused))
         self.heads = nn.ModuleDict(separate)
+        self._layout = BlockLayout(
+            [
+                [(self.task_names[k], start, start + size)
+                 for k, start, size in zip(group.tasks, group.starts, group.out_sizes, strict=True)]
+                for group in fused
+                if not group.stacked
+            ]
+        )  # fmt: skip
         # Each fused task's own head, made when first asked for and kept outside the
         # module tree (it holds no parameter).
         self._views: dict[int, nn.Module] = {}
@@ -232,13 +290,19 @@ class TaskHeads(nn.Module):
 
     def forward(self, features: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:  # type: ignore[override]
         results: dict[int, torch.Tensor] = {}
+        blocks: list[torch.Tensor] = []
         for group in self.fused:
-            group_features = [features[group.tasks[0]]] if not group.stacked else None
-            if group_features is None:
-                group_features = [features[k] for k in group.tasks]
-            for k, output in zip(group.tasks, group(group_features), strict=True):
-                results[k] = output
-        outputs: dict[str, torch.Tensor] = {}
+            if group.stacked:
+                pieces = group([features[k] for k in group.tasks])
+            else:
+                block = F.linear(features[group.tasks[0]], group.weight, group.bias)
+                blocks.append(block)
+                pieces = block.split(group.out_sizes, dim=1) if len(group.tasks) > 1 else (block,)
+            if len(self.fused) == 1 and not self.heads:  # every task, in task order
+                outputs = TaskOutputs(zip(self.task_names, pieces, strict=True))
+                return outputs.with_blocks(blocks, self._layout)
+            results.update(zip(group.tasks, pieces, strict=True))
+        outputs = TaskOutputs()
         for k, (name, sources, feature) in enumerate(
             zip(self.task_names, self.inputs_from, features, strict=True)
         ):
@@ -248,7 +312,7 @@ class TaskHeads(nn.Module):
             if sources:
                 feature = torch.cat([feature, *(outputs[source] for source in sources)], dim=1)
             outputs[name] = self.heads[str(k)](feature)
-        return outputs
+        return outputs.with_blocks(blocks, self._layout)
 
     def upstream(self, name: str) -> list[str]:
         """All tasks whose heads feed task ``name``, directly or through a chain."""
