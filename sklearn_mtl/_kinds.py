@@ -342,6 +342,8 @@ class Regression(TargetKind):
         return ("regression", self.loss_name, self.task.huber_delta, self.task.quantile)
 
     def running_prediction(self, output):
+        if self.levels is None:  # one output per target column (also for a loss group)
+            return torch.exp(output.clamp(max=30.0)) if self.log_link else output
         if self.has_point:
             point = output[:, :1]
             return torch.exp(point.clamp(max=30.0)) if self.log_link else point

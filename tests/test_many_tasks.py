@@ -248,3 +248,17 @@ def test_losses_read_the_fused_output_without_a_copy():
     # A group that is not a run of consecutive block columns is concatenated.
     assert out.columns(("t0", "t2")) is None
     torch.testing.assert_close(out.columns(("t1", "t2")), grouped[:, 1:3])
+
+
+def test_grouped_regression_tasks_around_a_binary_one():
+    # Found by the hostile-input property test: the running predictions of a group
+    # of regression tasks must keep one column per task.
+    X = np.array([[-1.9553734], [-0.52415186]], dtype=np.float32)
+    y = np.array([[1.66, False, -0.62], [0.659, True, 0.1486]], dtype=object)
+    est = MultiTaskNetEstimator(max_epochs=1, hidden_layer_sizes=(4,), random_state=0)
+    assert est.fit(X, y).predict(X).shape == (2, 3)
+    for loss in ["poisson", "absolute_error"]:
+        tasks = [Task(f"t{i}", "regression", columns=i, loss=loss) for i in range(3)]
+        positive = np.abs(np.random.default_rng(0).normal(size=(20, 3))) + 0.1
+        fitted = MultiTaskNetEstimator(tasks=tasks, max_epochs=2, random_state=0)
+        assert np.isfinite(fitted.fit(np.ones((20, 1)), positive).predict(np.ones((2, 1)))).all()
