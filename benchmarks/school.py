@@ -7,9 +7,11 @@ school's head on that school's rows only. On the same 75%/25% per-school splits 
 first ``--splits`` of the usual 10 random ones), this compares:
 
 - ``MultiTaskNetEstimator`` with its defaults (only the 139 regression tasks declared:
-  a shared trunk, one linear head per school), and with ``early_stopping=True``: each
-  school has only ~80 training students, so its head can over-fit, and stopping is also
-  the cheap way to train (200 epochs of 139 heads take minutes on a CPU);
+  a shared trunk, one linear head per school), with ``early_stopping=True``, and with
+  the recipe of issue 18 (``RECIPE``: ``architecture="auto"``, which picks
+  ``TaskOffsets`` on these disjoint rows, one network with a scale and a shift per
+  school; ``early_stopping="refit"``, ``validation_fraction=0.2``,
+  ``n_iter_no_change=20``, ``numeric_embedding="periodic"``);
 - one ``Ridge`` and one ``MLPRegressor`` (scikit-learn defaults) per school, each trained
   on its school's training rows only;
 - a pooled ``Ridge`` and ``MLPRegressor`` on all training rows, with the school one-hot
@@ -45,7 +47,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator
 
+RECIPE = {
+    "architecture": "auto",
+    "early_stopping": "refit",
+    "validation_fraction": 0.2,
+    "n_iter_no_change": 20,
+    "numeric_embedding": "periodic",
+}
 MODELS = [
+    "multi-task net (recipe)",
     "multi-task net (defaults)",
     "multi-task net (early_stopping=True)",
     "per-school Ridge",
@@ -85,11 +95,11 @@ def fit_predict(model: str, dataset: Dataset, train, test, max_epochs: int) -> n
     X_train, X_test = dataset.X.iloc[train], dataset.X.iloc[test]
     school = dataset.stratify
     if model.startswith("multi-task net"):
+        extra = {"early_stopping": True} if "early_stopping" in model else {}
+        if "recipe" in model:
+            extra = RECIPE
         net = MultiTaskNetEstimator(
-            tasks=dataset.tasks,
-            max_epochs=max_epochs,
-            early_stopping="early_stopping" in model,
-            random_state=0,
+            tasks=dataset.tasks, max_epochs=max_epochs, random_state=0, **extra
         )
         pipe = make_pipeline(StandardScaler(), net).fit(X_train, dataset.y.iloc[train])
         return pipe.predict(X_test).to_numpy(dtype=float)[np.arange(len(test)), school[test]]

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import ClassifierTags, RegressorTags, check_random_state
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -23,7 +24,13 @@ from sklearn.utils.validation import (
 )
 from skorch.callbacks import Callback
 
-from ._callbacks import EpochProgress, describe_tasks, report_end_of_training, restored_epoch
+from ._callbacks import (
+    EpochProgress,
+    _user_stacklevel,
+    describe_tasks,
+    report_end_of_training,
+    restored_epoch,
+)
 from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._doc_link import DocLinkMixin
 from ._input import SCALINGS, InputEncoder, is_table
@@ -34,6 +41,7 @@ from ._random import FitGenerators, drawing_from, use_generator_dropout
 from ._random import active as active_generators
 from ._relationship import attach as attach_relationships
 from ._relationship import fitted_relationships
+from ._schedule import LR_SCHEDULES, LRSchedule, smoothed_best_epoch
 from ._targets import TargetTable, as_target_table
 from ._threads import check_n_threads, torch_threads
 from ._validation import (
@@ -46,7 +54,14 @@ from ._validation import (
     finite,
     positive_int,
 )
-from .architectures import Architecture, NetworkConfig, TaskHeadSpec, get_architecture
+from .architectures import (
+    Architecture,
+    MultiTaskModule,
+    NetworkConfig,
+    TaskHeadSpec,
+    get_architecture,
+)
+from .architectures._recipe import RecipeModule
 from .metrics import EncodedScorer, TaskWithoutLabelWarning, task_metric, task_score
 from .tasks import TaskEncoder, resolve_tasks
 from .weighting import LossWeighting, get_weighting
@@ -97,12 +112,17 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
     architecture : str, Architecture or torch module, default="hard"
         How the tasks share the network: an alias of
         ``sklearn_mtl.architectures.ARCHITECTURES`` ("hard", "soft", "cross_stitch",
-        "mmoe", "ple", "task_attention"), an
+        "mmoe", "ple", "task_attention", "task_offsets"), an
         :class:`~sklearn_mtl.architectures.Architecture` object, or a
         ``torch.nn.Module`` class, factory or instance mapping X to a shared
         representation (wrapped in :class:`~sklearn_mtl.architectures.CustomTrunk`;
         the task heads are added). ``architecture__<param>`` sets an architecture's own
         parameters (``architecture__n_experts``), an alias included.
+        "auto" is "hard", except for tasks on disjoint rows (at least two tasks of one
+        kind, and no row labelled for more than one, such as one task per school): then
+        "task_offsets" (:class:`~sklearn_mtl.architectures.TaskOffsets`: one network
+        for all tasks, with a scale and a shift of its output per task), because one
+        head per task over-fits tasks that each have few rows.
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the shared hidden layers.
     activation : str, default="relu"
@@ -114,26 +134,56 @@ class MultiTaskNetEstimator(DocLinkMixin, BaseEstimator):
         Batch normalisation after each hidden linear layer.
     head_layer_sizes : tuple of int, default=()
         Hidden layers of each task head; empty for a linear head.
+    numeric_embedding : None or "periodic", default=None
+        "periodic" passes each input feature through its own periodic embedding before
+        the network (16 frequencies and a small linear layer to 4 values, kept beside
+        the raw value: RealMLP's "PBLD" embedding), which lets the network fit sharp or
+        oscillating effects of a single feature. The network's input is 5 times wider.
+    wide : bool, default=False
+        Add a linear function of the input to every task's output (a "wide and deep"
+        model; the linear part starts at zero), so that a target close to linear in the
+        inputs gets its linear part directly.
+    ensemble_size : int, default=1
+        Number of ensemble members that share every weight of the network except an
+        input scaling and an output scale and shift of their own (TabM-mini). In
+        training each row of a batch passes through one member drawn at random (a step
+        costs what one network costs); predictions average all members (prediction
+        costs ``ensemble_size`` forward passes).
     optimizer : str or callable, default="adam"
         "adam", "adamw", "sgd", "rmsprop", "adagrad", or a torch optimizer class (or any
         callable taking parameter groups and ``lr``).
     lr : float, default=1e-3
         Learning rate.
+    lr_schedule : {"constant", "cosine", "flat_cosine"}, default="constant"
+        How the learning rate changes over the ``max_epochs`` of ``fit``, batch by batch:
+        "constant" keeps ``lr``; "cosine" decays it from ``lr`` to 0 along half a cosine;
+        "flat_cosine" keeps ``lr`` for the first half and decays it over the second.
+        ``partial_fit`` always uses ``lr``.
     alpha : float, default=1e-4
         L2 penalty (weight decay) on the weight matrices, not on biases.
     batch_size : int, default=256
         Rows per training batch (all rows when larger than the data).
     max_epochs : int, default=200
         Maximum number of passes over the training data.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows, stop when the unweighted mean of
-        the tasks' validation scores has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and restore the weights of the best epoch. Off by
-        default, as in scikit-learn's MLP: on small data the validation split is small
-        and its scores too noisy to stop on. The restored epoch is ``best_epoch_``.
-        Whether or not it is on, a ``ConvergenceWarning`` says when ``max_epochs`` ran
-        out while the model still improved (see the user guide's "Controlling the
-        training").
+    early_stopping : bool or "refit", default=False
+        True holds out ``validation_fraction`` of the rows, stops when the unweighted
+        mean of the tasks' validation scores has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restores the weights of the best epoch
+        (``best_epoch_``); the held-out rows are never trained on. "refit" holds out
+        the same rows, stops when the validation loss has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, picks the epoch with the
+        lowest validation loss averaged over 5 neighbouring epochs, and then trains
+        the same network again, from the same initial weights, on all rows for that
+        many epochs (at most twice the cost of one fit): no row is lost to validation,
+        and one lucky epoch of a small validation split does not decide. The refit's
+        history is ``history_`` and ``n_iter_`` its number of epochs (``best_epoch_``
+        is None); with ``validation_fraction=0.2``, ``n_iter_no_change=20`` and
+        ``numeric_embedding="periodic"`` it is the recipe measured best in the user
+        guide's "Do the defaults hold?". False (the default) trains for ``max_epochs``
+        on all rows, as scikit-learn's MLP does. With a warm start, "refit" continues
+        training like False. Whatever the setting, a ``ConvergenceWarning`` says when
+        ``max_epochs`` ran out while the model still improved (see the user guide's
+        "Controlling the training").
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -299,8 +349,12 @@ default="standard"
         dropout=0.0,
         batch_norm=False,
         head_layer_sizes=(),
+        numeric_embedding=None,
+        wide=False,
+        ensemble_size=1,
         optimizer="adam",
         lr=1e-3,
+        lr_schedule="constant",
         alpha=1e-4,
         batch_size=256,
         max_epochs=200,
@@ -332,8 +386,12 @@ default="standard"
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.head_layer_sizes = head_layer_sizes
+        self.numeric_embedding = numeric_embedding
+        self.wide = wide
+        self.ensemble_size = ensemble_size
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.alpha = alpha
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -409,6 +467,11 @@ default="standard"
         }
         for name in names:
             value = getattr(self, name, None)
+            if name == "architecture" and value == "auto":
+                raise ValueError(
+                    "architecture='auto' has no parameters of its own: choose an "
+                    "architecture (for example architecture='hard') to set its parameters."
+                )
             if name in resolvers and isinstance(value, str):
                 setattr(self, name, resolvers[name](value))
 
@@ -435,12 +498,16 @@ default="standard"
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "head_layer_sizes": LAYER_SIZES,
+        "numeric_embedding": [None, StrOptions({"periodic"})],
+        "wide": ["boolean"],
+        "ensemble_size": [positive_int],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "optimizer": [str, callable],
         "lr": [finite(0, closed="neither")],
         "alpha": [finite(0)],
         "batch_size": [positive_int],
         "max_epochs": [positive_int],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"refit"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [positive_int],
         "tol": [finite(0)],
@@ -483,7 +550,9 @@ default="standard"
                     "or subclass of skorch.callbacks.Callback, or a (name, callback) pair)."
                 )
         if self.early_stopping and self.validation_fraction <= 0:
-            raise ValueError("early_stopping=True needs validation_fraction > 0.")
+            raise ValueError(
+                f"early_stopping={self.early_stopping!r} needs validation_fraction > 0."
+            )
 
     def _network_config(self) -> NetworkConfig:
         owner = type(self).__name__
@@ -706,12 +775,15 @@ default="standard"
         else:
             self._fit_tasks(table, classes)
         targets = np.concatenate([encoder.encode(table) for encoder in self.encoders_], axis=1)
+        if not keep:
+            self._disjoint_rows = self._labels_on_disjoint_rows(targets)
         self._check_trainable(targets, weight)
         data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = self._torch_device()
-        split = self._split(data, seed, use_validation=full_fit and self.early_stopping)
+        validate = bool(self.early_stopping) and not (keep and self._refits())
+        split = self._split(data, seed, use_validation=full_fit and validate)
         self._check_batch_norm(len(split.train))
         if device.type == "cuda":
             split = _place_on_device(split, device)
@@ -725,6 +797,8 @@ default="standard"
         self.net_.random_generators_ = generators
         check_precision(self.precision, device, self.net_.criterion_.weighting)
         self.net_.precision, self.net_.compile_module = self.precision, self.compile
+        self.net_.schedule_start_ = len(self.net_.history) if keep else 0
+        self.net_.schedule_off_ = not full_fit
         checkpoint = None
         if self.checkpoint_dir is not None and full_fit and not keep:
             from ._persistence import FitCheckpoint
@@ -732,14 +806,62 @@ default="standard"
             checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
             epochs = checkpoint.epochs_left
             checkpoint.attach(self.net_)
+        refit = full_fit and not keep and self._refits() and split.valid is not None
         try:
             with active_generators(generators):
-                self._run(split, epochs, full_fit)
+                self._run(split, epochs, full_fit and not refit)
         finally:
             if checkpoint is not None:
                 checkpoint.detach(self.net_)
+        if refit:  # the same training on every row, for the chosen number of epochs
+            chosen = smoothed_best_epoch(self.net_.history[:, "valid_loss"])
+            self._warn_if_not_stopped(epochs, chosen)
+            generators = FitGenerators(seed, device)  # the same initial weights
+            self.net_ = self._build_net(X.shape[1], device, False, generators.init)
+            self.net_.generator_ = generators.shuffle
+            self.net_.random_generators_ = generators
+            self.net_.precision, self.net_.compile_module = self.precision, self.compile
+            self.net_.schedule_start_, self.net_.schedule_off_ = 0, False
+            every_row = SplitData(data, None)
+            if device.type == "cuda":
+                every_row = _place_on_device(every_row, device)
+            with active_generators(generators):
+                self._run(every_row, chosen, full_fit=False)
         self._after_training()
         return self
+
+    def _labels_on_disjoint_rows(self, targets: np.ndarray) -> bool:
+        """Whether there are two tasks or more, all of one kind, and no row is labelled
+        for two of them."""
+        if len(self.encoders_) < 2 or len({e.kind for e in self.encoders_}) > 1:
+            return False
+        labelled = np.zeros(len(targets), dtype=np.int64)
+        start = 0
+        for encoder in self.encoders_:
+            stop = start + encoder.n_targets
+            labelled += ~np.isnan(targets[:, start:stop]).all(axis=1)
+            start = stop
+        return bool(labelled.max() <= 1)
+
+    def _warn_if_not_stopped(self, epochs: int, chosen: int) -> None:
+        """ConvergenceWarning when the validated run of "refit" used all its epochs."""
+        stopper = dict(self.net_.callbacks_).get("early_stopping")
+        history = self.net_.history
+        if stopper is None or stopper.stopped_ or len(history) < max(2, epochs):
+            return
+        if len(history) <= self.n_iter_no_change:  # too short a run to have stopped
+            return
+        warnings.warn(
+            f"max_epochs={self.max_epochs} ran out while the validation loss was still "
+            f"improving (it improved within the last n_iter_no_change="
+            f"{self.n_iter_no_change} epochs); the refit on all rows trains for {chosen} "
+            "epochs. Increase max_epochs to let early stopping choose.",
+            ConvergenceWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+    def _refits(self) -> bool:
+        return isinstance(self.early_stopping, str) and self.early_stopping == "refit"
 
     def _check_trainable(self, targets: np.ndarray, weight: torch.Tensor | None) -> None:
         """Refuse data that would train a task on nothing: all its labelled rows weigh
@@ -816,13 +938,29 @@ default="standard"
             TaskHeadSpec(task.name, encoder.n_outputs, task.depth, task.inputs_from)
             for task, encoder in zip(self.tasks_, self.encoders_, strict=True)
         ]
-        architecture = copy.deepcopy(get_architecture(self.architecture))
+        choice = self.architecture
+        if isinstance(choice, str) and choice == "auto":
+            choice = "task_offsets" if getattr(self, "_disjoint_rows", False) else "hard"
+        architecture = copy.deepcopy(get_architecture(choice))
+        config = self._network_config()
+
+        def network(width: int) -> MultiTaskModule:
+            if not (self.numeric_embedding or self.wide or self.ensemble_size > 1):
+                return architecture.build(width, heads, config)
+            return RecipeModule(
+                lambda inner_width: architecture.build(inner_width, heads, config),
+                width,
+                heads,
+                numeric_embedding=self.numeric_embedding,
+                wide=bool(self.wide),
+                ensemble_size=int(self.ensemble_size),
+            )
+
         input_encoder = getattr(self, "input_encoder_", None)
         if input_encoder is not None and input_encoder.needs_layer:
             layer = InputLayer(input_encoder, int(self.one_hot_max_categories))
-            inner = architecture.build(layer.out_features, heads, self._network_config())
-            return EncodedInputModule(layer, inner)
-        return architecture.build(n_features, heads, self._network_config())
+            return EncodedInputModule(layer, network(layer.out_features))
+        return network(n_features)
 
     def _build_net_drawing(
         self, n_features: int, device: torch.device, full_fit: bool
@@ -854,9 +992,10 @@ default="standard"
             start += encoder.n_targets
         callbacks = list(copy.deepcopy(self.callbacks) or [])
         if full_fit and self.early_stopping:
+            refit = self._refits()
             stopper = BestValidScore(
-                monitor="valid_score",
-                lower_is_better=False,
+                monitor="valid_loss" if refit else "valid_score",
+                lower_is_better=refit,
                 patience=self.n_iter_no_change,
                 threshold=self.tol,
                 threshold_mode="abs",
@@ -864,6 +1003,8 @@ default="standard"
                 sink=print,
             )
             callbacks.append(("early_stopping", stopper))
+        if self.lr_schedule != "constant":
+            callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, self.max_epochs)))
         if self.verbose:  # after early stopping, to show its marks
             callbacks.append(("progress", EpochProgress(names, per_line=self.verbose >= 2)))
         net = MultiTaskNet(

@@ -83,6 +83,7 @@ _FITTED = (
     "_target_names",
     "_target_is_frame",
     "_target_is_1d",
+    "_disjoint_rows",
     "task_affinity_",
     "task_relation_",
 )
@@ -561,6 +562,7 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
         "_target_names": estimator._target_names,
         "_target_is_frame": bool(estimator._target_is_frame),
         "_target_is_1d": bool(estimator._target_is_1d),
+        "_disjoint_rows": bool(getattr(estimator, "_disjoint_rows", False)),
         "history_": _history(estimator.history_),
         "optimizer": optimizer_meta,
         "task_relation": _relation_state(net),
@@ -677,6 +679,7 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device: st
     estimator._target_names = fitted["_target_names"]
     estimator._target_is_frame = bool(fitted["_target_is_frame"])
     estimator._target_is_1d = bool(fitted["_target_is_1d"])
+    estimator._disjoint_rows = bool(fitted.get("_disjoint_rows", False))
     estimator.n_iter_ = int(fitted["n_iter_"])
     estimator.task_weights_ = _decode(fitted["task_weights_"], "task_weights_")
 

@@ -66,7 +66,9 @@ def split():
     return X[:300], y[:300], X[300:], y[300:]
 
 
-@pytest.mark.parametrize("name", ALL)
+# TaskOffsets shares one output layer between tasks of one width: it is meant for tasks
+# of one kind (on disjoint rows), not for a regression and a binary task side by side.
+@pytest.mark.parametrize("name", [name for name in ALL if name != "task_offsets"])
 def test_every_architecture_learns_mixed_tasks(name, split):
     X, y, X_test, y_test = split
     est = MultiTaskNetEstimator(architecture=ALL[name], max_epochs=40, **PARAMS).fit(X, y)

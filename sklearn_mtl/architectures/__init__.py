@@ -26,6 +26,7 @@ from ._custom import CustomTrunk, CustomTrunkModule
 from ._hard import HardSharing, HardSharingModule
 from ._heads import TaskHeads
 from ._mmoe import MMoE, MMoEModule, SoftmaxGate
+from ._offsets import TaskOffsets, TaskOffsetsModule
 from ._ple import PLE, CGCLevel, PLEModule
 from ._soft import SoftSharing, SoftSharingModule
 from ._task_attention import AttentionMask, TaskAttention, TaskAttentionModule
@@ -37,6 +38,7 @@ ARCHITECTURES: dict[str, type[Architecture]] = {
     "mmoe": MMoE,
     "ple": PLE,
     "task_attention": TaskAttention,
+    "task_offsets": TaskOffsets,
 }
 
 
@@ -111,6 +113,8 @@ __all__ = [
     "TaskAttentionModule",
     "TaskHeadSpec",
     "TaskHeads",
+    "TaskOffsets",
+    "TaskOffsetsModule",
     "check_task_specs",
     "get_architecture",
     "make_mlp",

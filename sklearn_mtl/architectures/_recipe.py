@@ -1,0 +1,220 @@
+"""The default recipe around any architecture: numeric embeddings, a wide path, an ensemble.
+
+:class:`RecipeModule` wraps the :class:`MultiTaskModule` an architecture builds, and
+adds up to three things around it, each chosen by an estimator parameter:
+
+- ``numeric_embedding="periodic"``: each input feature goes through its own periodic
+  embedding (Gorishniy et al. 2022, the "PBLD" variant of RealMLP, Holzmüller et al.
+  2024) before the network: ``[x_j, relu(Linear(cos(2 pi f_j x_j + b_j)))]``;
+- ``wide=True``: a linear map of the raw input added to each task's output (a
+  "wide and deep" model, Cheng et al. 2016), so that a target close to linear in the
+  inputs has that linear part from the first epoch on;
+- ``ensemble_size=k``: ``k`` members that share every weight of the network but an
+  input scaling and an output scale and shift of their own (after TabM-mini,
+  Gorishniy et al. 2025). In training each row of a batch goes through one member
+  drawn at random, so a step costs what one network costs and each member learns from
+  different rows; in prediction every row goes through all ``k`` and their outputs are
+  averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .._random import generator_for
+from ._base import MultiTaskModule, TaskHeadSpec
+
+__all__ = ["PeriodicEmbedding", "RecipeModule"]
+
+
+class PeriodicEmbedding(nn.Module):
+    """Per-feature periodic embedding with a linear layer, kept beside the raw value.
+
+    Each feature ``x_j`` becomes ``[x_j, relu(W_j cos(2 pi f_j x_j + b_j) + c_j)]``: its
+    own ``n_frequencies`` frequencies ``f_j`` (drawn from ``N(0, sigma^2)``) and phases,
+    and its own small linear layer to ``n_outputs`` values. The output has
+    ``n_features * (1 + n_outputs)`` columns.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input columns.
+    n_frequencies : int, default=16
+        Frequencies per feature.
+    n_outputs : int, default=4
+        Learned values per feature (besides the raw one).
+    sigma : float, default=0.1
+        Standard deviation of the initial frequencies (inputs are standardised).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.architectures._recipe import PeriodicEmbedding
+    >>> PeriodicEmbedding(3)(torch.zeros(5, 3)).shape
+    torch.Size([5, 15])
+    """
+
+    def __init__(
+        self, n_features: int, n_frequencies: int = 16, n_outputs: int = 4, sigma: float = 0.1
+    ):
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(n_features, n_frequencies) * sigma)
+        self.phases = nn.Parameter(torch.rand(n_features, n_frequencies) * 2 * math.pi)
+        bound = 1 / math.sqrt(n_frequencies)
+        self.weight = nn.Parameter(
+            torch.empty(n_features, n_frequencies, n_outputs).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.zeros(n_features, n_outputs))
+        self.n_out = n_features * (1 + n_outputs)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        waves = torch.cos(2 * math.pi * self.frequencies * X[:, :, None] + self.phases)
+        learned = torch.relu(torch.einsum("bjf,jfo->bjo", waves, self.weight) + self.bias)
+        return torch.cat([X, learned.flatten(1)], dim=1)
+
+
+class RecipeModule(MultiTaskModule):
+    """An architecture's module with numeric embeddings, a wide path and an ensemble.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(n_inputs) -> MultiTaskModule``: the wrapped architecture, built for the
+        width of the (embedded) input.
+    n_features : int
+        Number of input columns.
+    tasks : sequence of TaskHeadSpec
+        The tasks (for the widths of the wide path and of the member adapters).
+    numeric_embedding : None or "periodic"
+        See :class:`PeriodicEmbedding`.
+    wide : bool
+        Add a linear map of the input to each task's output (initialised at zero).
+    ensemble_size : int
+        Number of members (1: no ensemble).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl.architectures import HardSharing, NetworkConfig, TaskHeadSpec
+    >>> from sklearn_mtl.architectures._recipe import RecipeModule
+    >>> tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 3)]
+    >>> config = NetworkConfig(hidden_layer_sizes=(8,))
+    >>> module = RecipeModule(lambda n: HardSharing().build(n, tasks, config), 4, tasks,
+    ...                       numeric_embedding="periodic", wide=True, ensemble_size=4)
+    >>> {name: tuple(out.shape) for name, out in module.eval()(torch.zeros(5, 4)).items()}
+    {'a': (5, 1), 'b': (5, 3)}
+    """
+
+    def __init__(
+        self,
+        build,
+        n_features: int,
+        tasks: Sequence[TaskHeadSpec],
+        numeric_embedding: str | None = None,
+        wide: bool = False,
+        ensemble_size: int = 1,
+    ):
+        super().__init__()
+        self.embedding = PeriodicEmbedding(n_features) if numeric_embedding else None
+        width = self.embedding.n_out if self.embedding is not None else n_features
+        self.inner = build(width)
+        self.task_names = list(self.inner.task_names)
+        widths = {task.name: int(task.n_outputs) for task in tasks}
+        self.wide = (
+            nn.ModuleDict({name: _zero_linear(n_features, widths[name]) for name in widths})
+            if wide
+            else None
+        )
+        self.ensemble_size = int(ensemble_size)
+        if self.ensemble_size > 1:
+            k = self.ensemble_size
+            # Stored flat (1-D), so that weight decay (matrices only) leaves them alone.
+            # Near one (not TabM's random signs: with a shared scale-and-shift per
+            # member in place of its own head, a member could not undo the signs).
+            self.member_scale = nn.Parameter(1 + 0.1 * torch.randn(k * width))
+            self.member_out = nn.ParameterDict(
+                {name: nn.Parameter(torch.ones(k * widths[name])) for name in widths}
+            )
+            self.member_shift = nn.ParameterDict(
+                {name: nn.Parameter(torch.zeros(k * widths[name])) for name in widths}
+            )
+        self._members: torch.Tensor | None = None
+        self._X: torch.Tensor | None = None
+
+    @property
+    def task_heads(self) -> nn.Module:
+        """The wrapped module's task heads (for task relationship learning), if any."""
+        heads = getattr(self.inner, "task_heads", None)
+        if heads is None:
+            raise AttributeError(f"{type(self.inner).__name__} has no task_heads")
+        return heads
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        return X if self.embedding is None else self.embedding(X)
+
+    def shared(self, X: torch.Tensor) -> torch.Tensor:
+        inputs = self._embed(X)
+        k = self.ensemble_size
+        if k > 1:
+            scale = self.member_scale.view(k, -1)
+            if self.training:  # one random member per row
+                generator = generator_for(X.device)  # the fit's, in the estimator
+                members = torch.randint(0, k, (X.shape[0],), device=X.device, generator=generator)
+            else:  # every member for every row: member-major, k * n rows
+                members = torch.arange(k, device=X.device).repeat_interleave(X.shape[0])
+                inputs = inputs.repeat(k, 1)
+            inputs = inputs * scale[members]
+            self._members = members
+        self._X = inputs
+        return self.inner.shared(inputs)
+
+    def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
+        inner_X = self._X if self._X is not None and len(self._X) == len(representation) else None
+        if inner_X is None:  # heads called without shared (a gradient method's probe)
+            inner_X = self._embed(X)
+        outputs = self.inner.heads(representation, inner_X)
+        k = self.ensemble_size
+        result = {}
+        for name, output in outputs.items():
+            if k > 1 and self._members is not None and len(self._members) == len(output):
+                members = self._members
+                width = output.shape[1]
+                scale = self.member_out[name].view(k, width)[members]
+                shift = self.member_shift[name].view(k, width)[members]
+                output = output * scale + shift
+                if not self.training:
+                    output = output.view(k, -1, width).mean(dim=0)
+            if self.wide is not None:
+                output = output + self.wide[name](X)
+            result[name] = output
+        return result
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        params = list(self.inner.shared_parameters())
+        if self.embedding is not None:
+            params = [*self.embedding.parameters(), *params]
+        if self.ensemble_size > 1:
+            params = [self.member_scale, *params]
+        return params
+
+    def task_parameters(self, name: str) -> list[nn.Parameter]:
+        params = list(self.inner.task_parameters(name))
+        if self.ensemble_size > 1:
+            params += [self.member_out[name], self.member_shift[name]]
+        if self.wide is not None:
+            params += list(self.wide[name].parameters())
+        return params
+
+    def penalty(self) -> torch.Tensor | None:
+        return self.inner.penalty()
+
+
+def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
+    layer = nn.Linear(n_in, n_out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
