@@ -39,6 +39,8 @@ import torch
 import torch.distributed as dist
 from skorch.callbacks import Callback
 
+from ._training import resolve_device
+
 __all__ = ["DataParallelSync", "fit_distributed"]
 
 _ACCUMULATORS = ("weight_sum", "step_count")  # summed at epoch end, not broadcast per step
@@ -151,7 +153,7 @@ def fit_distributed(estimator, X, y, sample_weight=None):
             "fit_distributed needs an int random_state, so that every process starts from "
             f"the same weights and shuffles alike; got {estimator.random_state!r}."
         )
-    device = estimator._torch_device()
+    device = resolve_device(estimator.device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()

@@ -7,7 +7,7 @@ import math
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from numbers import Integral
 from typing import ClassVar
 
@@ -31,12 +31,14 @@ from ._callbacks import (
     report_end_of_training,
     restored_epoch,
 )
+from ._checkpoint import FitCheckpoint
 from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._doc_link import DocLinkMixin
 from ._input import SCALINGS, InputEncoder, is_table
 from ._input_layer import EncodedInputModule, InputLayer
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
+from ._persistence import load_estimator, save_estimator
 from ._random import FitGenerators, drawing_from, use_generator_dropout
 from ._random import active as active_generators
 from ._relationship import attach as attach_relationships
@@ -44,6 +46,7 @@ from ._relationship import fitted_relationships
 from ._schedule import LR_SCHEDULES, LRSchedule, smoothed_best_epoch
 from ._targets import TargetTable, as_target_table
 from ._threads import check_n_threads, torch_threads
+from ._training import place_on_device, resolve_device, resolve_optimizer, train
 from ._validation import (
     LAYER_SIZES,
     Interval,
@@ -66,13 +69,6 @@ from .metrics import EncodedScorer, TaskWithoutLabelWarning, task_metric, task_s
 from .tasks import TaskEncoder, resolve_tasks
 from .weighting import LossWeighting, get_weighting
 
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
 _PREDICT_BATCH_SIZE = 8192
 _TASK_WEIGHT_PREFIX = "task_weights__"
 
@@ -566,34 +562,6 @@ default="standard"
             head_layer_sizes=check_layer_sizes(self.head_layer_sizes, "head_layer_sizes", owner),
         )
 
-    def _optimizer_class(self):
-        if isinstance(self.optimizer, str):
-            try:
-                return _OPTIMIZERS[self.optimizer.lower()]
-            except KeyError:
-                raise ValueError(
-                    f"optimizer={self.optimizer!r} is not supported; expected one of "
-                    f"{sorted(_OPTIMIZERS)} or a torch optimizer class."
-                ) from None
-        if callable(self.optimizer):
-            return self.optimizer
-        raise TypeError(
-            f"optimizer must be a name or a torch optimizer class; got {self.optimizer!r}."
-        )
-
-    def _torch_device(self) -> torch.device:
-        device = self.device
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise ValueError(
-                f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'."
-            ) from None
-        check_device_available(resolved, device)
-        return resolved
-
     def _base_weights(self, names: list[str]) -> torch.Tensor:
         weights = self.task_weights or {}
         if not isinstance(weights, Mapping):
@@ -781,12 +749,11 @@ default="standard"
         data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        device = self._torch_device()
+        device = resolve_device(self.device)
         validate = bool(self.early_stopping) and not (keep and self._refits())
         split = self._split(data, seed, use_validation=full_fit and validate)
         self._check_batch_norm(len(split.train))
-        if device.type == "cuda":
-            split = _place_on_device(split, device)
+        split = place_on_device(split, device)
         # The fit's own generators (initialisation, shuffling, dropout, random
         # weightings): torch's global random state is neither used nor changed, so
         # seeded fits in concurrent threads are reproducible (see _random.py).
@@ -801,18 +768,11 @@ default="standard"
         self.net_.schedule_off_ = not full_fit
         checkpoint = None
         if self.checkpoint_dir is not None and full_fit and not keep:
-            from ._persistence import FitCheckpoint
-
             checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
             epochs = checkpoint.epochs_left
-            checkpoint.attach(self.net_)
         refit = full_fit and not keep and self._refits() and split.valid is not None
-        try:
-            with active_generators(generators):
-                self._run(split, epochs, full_fit and not refit)
-        finally:
-            if checkpoint is not None:
-                checkpoint.detach(self.net_)
+        with active_generators(generators):
+            self._run(split, epochs, full_fit and not refit, checkpoint)
         if refit:  # the same training on every row, for the chosen number of epochs
             chosen = smoothed_best_epoch(self.net_.history[:, "valid_loss"])
             self._warn_if_not_stopped(epochs, chosen)
@@ -823,8 +783,7 @@ default="standard"
             self.net_.precision, self.net_.compile_module = self.precision, self.compile
             self.net_.schedule_start_, self.net_.schedule_off_ = 0, False
             every_row = SplitData(data, None)
-            if device.type == "cuda":
-                every_row = _place_on_device(every_row, device)
+            every_row = place_on_device(every_row, device)
             with active_generators(generators):
                 self._run(every_row, chosen, full_fit=False)
         self._after_training()
@@ -1010,7 +969,7 @@ default="standard"
         net = MultiTaskNet(
             module=module,
             criterion=MultiTaskLoss(specs, weighting),
-            optimizer=self._optimizer_class(),
+            optimizer=resolve_optimizer(self.optimizer),
             lr=self.lr,
             optimizer__weight_decay=self.alpha,
             batch_size=self.batch_size,
@@ -1024,33 +983,29 @@ default="standard"
         attach_relationships(net, self.record_task_affinity, self.task_relation, names)
         return net
 
-    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> None:
-        net = self.net_
-        first_epoch = len(net.history)
-        net.notify("on_train_begin", X=split, y=None)
-        failure: NonFiniteLossError | None = None
+    def _run(
+        self,
+        split: SplitData,
+        epochs: int,
+        full_fit: bool = True,
+        checkpoint: FitCheckpoint | None = None,
+    ) -> None:
+        """Train through :func:`~sklearn_mtl._training.train`; report how training ended."""
+        first_epoch = len(self.net_.history)
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                net.fit_loop(split, epochs=epochs)
-        except KeyboardInterrupt:  # raised by early stopping (or the user)
-            pass
-        except NonFiniteLossError as error:  # the net has restored the last good weights
-            failure = error
-        # An epoch cut short (Ctrl-C, non-finite loss) has an incomplete history row:
-        # drop it, so that the history only holds finished epochs.
-        while len(net.history) and "dur" not in net.history[-1]:
-            del net.history[-1]
-        try:
-            net.notify("on_train_end", X=split, y=None)
-        finally:  # the estimator is consistent (history_, n_iter_) whatever happens
-            if failure is not None:
+            train(self.net_, split, epochs, checkpoint)
+        except BaseException as error:
+            # a non-finite loss (the last good weights restored), possibly followed by
+            # a fault of a callback's on_train_end: the estimator stays consistent
+            if isinstance(error, NonFiniteLossError) or isinstance(
+                error.__cause__, NonFiniteLossError
+            ):
                 self._after_training()
-        if failure is not None:
-            raise failure
+            raise
         if full_fit:
-            stopper = dict(net.callbacks_).get("early_stopping")
-            report_end_of_training(self, net, stopper, epochs, len(net.history) - first_epoch)
+            stopper = dict(self.net_.callbacks_).get("early_stopping")
+            n_run = len(self.net_.history) - first_epoch
+            report_end_of_training(self, self.net_, stopper, epochs, n_run)
 
     def _after_training(self) -> None:
         history = self.net_.history
@@ -1288,8 +1243,6 @@ default="standard"
         >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
         True
         """
-        from ._persistence import save_estimator
-
         save_estimator(self, path)
         return self
 
@@ -1322,40 +1275,31 @@ default="standard"
         sklearn_mtl._persistence.SavedVersionWarning
             When the file was written by another version of sklearn-mtl.
         """
-        from ._persistence import load_estimator
-
-        return load_estimator(cls, path, device=device)
-
-
-def check_device_available(resolved: torch.device, asked: object) -> None:
-    """Raise a ValueError naming ``asked`` when its device type is absent on this machine."""
-    kind = resolved.type
-    if kind == "cpu":
-        return
-    names = {"cuda": "CUDA", "mps": "MPS (Apple GPU)", "xpu": "XPU"}
-    checks: dict[str, Callable[[], bool]] = {
-        "cuda": torch.cuda.is_available,
-        "mps": torch.backends.mps.is_available,
-    }
-    module = getattr(torch, kind, None)
-    is_available: Callable[[], bool] | None = checks.get(
-        kind, getattr(module, "is_available", None)
-    )
-    expected = "expected 'cpu', 'cuda', 'cuda:N' or 'auto'"
-    if is_available is None:
-        raise ValueError(f"device={asked!r} is not a device sklearn-mtl can train on; {expected}.")
-    if not is_available():
-        raise ValueError(
-            f"device={asked!r} was asked for, but {names.get(kind, kind)} is not available "
-            f"here; {expected} (a GPU when one is available)."
+        estimator = load_estimator(
+            cls,
+            path,
+            device=device,
+            check_params=cls._check_params,
+            build_module=lambda est: est._build_module(est.n_features_in_),
+            build_net=cls._net_for_loading,
         )
-    if kind == "cuda" and resolved.index is not None:
-        count = torch.cuda.device_count()
-        if resolved.index >= count:
-            raise ValueError(
-                f"device={asked!r} was asked for, but this machine has {count} CUDA "
-                f"device(s), numbered from 0."
-            )
+        fitted_relationships(estimator)
+        return estimator
+
+    def _net_for_loading(self) -> MultiTaskNet:
+        """A fresh net for the fitted attributes read from a file (its state comes next)."""
+        device = resolve_device(self.device)
+        # The fitted weighting's base weights are in its saved state: task_weights (which
+        # set_params may have changed since fit, with other task names) play no part.
+        task_weights, self.task_weights = self.task_weights, None
+        # built from a fixed generator (torch's global random state is left alone); the
+        # saved weights replace the initial ones
+        try:
+            net = self._build_net(self.n_features_in_, device, full_fit=False)
+        finally:
+            self.task_weights = task_weights
+        net.precision, net.compile_module = self.precision, self.compile
+        return net
 
 
 def _as_tensor(X):
@@ -1364,15 +1308,3 @@ def _as_tensor(X):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(X))
-
-
-def _place_on_device(split: SplitData, device: torch.device) -> SplitData:
-    """Keep the whole training set on the GPU when it takes under half its free memory."""
-    if not isinstance(split.train.X, torch.Tensor):
-        return split
-    free, _ = torch.cuda.mem_get_info(device)
-    size = split.train.nbytes + (split.valid.nbytes if split.valid is not None else 0)
-    if size > free // 2:
-        return split
-    valid = None if split.valid is None else split.valid.to(device)
-    return SplitData(split.train.to(device), valid)

@@ -1,8 +1,11 @@
 """The private skorch net: masked multi-task losses, weighting hooks, fast batches.
 
-The estimator builds one :class:`MultiTaskNet` per fit and drives it through skorch's
-``partial_fit``/``fit_loop``, keeping skorch's callbacks, history, device handling,
-``save_params`` and pickling. What this subclass changes:
+The estimator builds one :class:`MultiTaskNet` per fit and runs it through
+``partial_fit`` (:func:`sklearn_mtl._training.train`), keeping skorch's callbacks,
+history, device handling, ``save_params`` and pickling. What this subclass changes:
+
+- ``partial_fit``: skorch's, where a non-finite loss also ends the loop (and is raised
+  after ``on_train_end``) and an epoch cut short is dropped from the history;
 
 - ``get_split_datasets``/``get_iterator``: batches are slices of tensors built once
   (:mod:`sklearn_mtl._data`), not a per-row ``Dataset`` and ``default_collate``;
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -179,6 +183,41 @@ class MultiTaskNet(NeuralNet):
             generator=generator,
             shard=getattr(self, "shard_", None),
         )
+
+    # -- the run -------------------------------------------------------------------
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``: ``fit_loop`` between ``on_train_begin`` and
+        ``on_train_end``, ended early by ``KeyboardInterrupt`` (Ctrl-C, early stopping).
+
+        Two additions: a :class:`NonFiniteLossError` ends the loop too (the weights of
+        the last good epoch restored) and is raised after ``on_train_end`` (or is the
+        ``__cause__`` of an error that ``on_train_end`` raises); an epoch cut
+        short leaves no incomplete row in the history, which only holds finished epochs.
+        ``fit_params`` go to ``fit_loop`` (``epochs=``).
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        failure: NonFiniteLossError | None = None
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                self.fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:  # raised by early stopping (or the user)
+            pass
+        except NonFiniteLossError as error:  # the last good weights are restored
+            failure = error
+        while len(self.history) and "dur" not in self.history[-1]:
+            del self.history[-1]
+        try:
+            self.notify("on_train_end", X=X, y=y)
+        except BaseException as error:
+            if failure is not None:
+                raise error from failure
+            raise
+        if failure is not None:
+            raise failure
+        return self
 
     # -- faults --------------------------------------------------------------------
     def on_train_begin(self, net, X=None, y=None, **kwargs):

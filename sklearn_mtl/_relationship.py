@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from ._doc_link import DocLinkMixin
+from ._registry import RELATIONS, register_relation
 from ._validation import finite
 from .weighting._gradient import task_gradients
 
@@ -124,6 +125,7 @@ class GradientAffinity:
 
 
 # -- multi-task relationship learning ------------------------------------------------------
+@register_relation("mtrl")
 class MTRL(DocLinkMixin, BaseEstimator):
     """Multi-task relationship learning: a learned task covariance over the task heads.
 
@@ -298,8 +300,8 @@ def get_task_relation(task_relation: object) -> MTRL | None:
         return None
     if isinstance(task_relation, MTRL):
         return task_relation
-    if isinstance(task_relation, str) and task_relation.lower() == "mtrl":
-        return MTRL()
+    if isinstance(task_relation, str) and task_relation.lower() in RELATIONS:
+        return RELATIONS[task_relation.lower()]()
     raise ValueError(
         f"task_relation={task_relation!r} is not supported; expected None, 'mtrl' or an "
         "sklearn_mtl.MTRL instance."

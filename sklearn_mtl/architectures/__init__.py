@@ -13,6 +13,7 @@ from typing import cast
 
 from torch import nn
 
+from .._registry import ARCHITECTURES as _ARCHITECTURES
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -31,15 +32,8 @@ from ._ple import PLE, CGCLevel, PLEModule
 from ._soft import SoftSharing, SoftSharingModule
 from ._task_attention import AttentionMask, TaskAttention, TaskAttentionModule
 
-ARCHITECTURES: dict[str, type[Architecture]] = {
-    "hard": HardSharing,
-    "soft": SoftSharing,
-    "cross_stitch": CrossStitch,
-    "mmoe": MMoE,
-    "ple": PLE,
-    "task_attention": TaskAttention,
-    "task_offsets": TaskOffsets,
-}
+#: Every registered architecture by alias (``sklearn_mtl._registry.register_architecture``).
+ARCHITECTURES = _ARCHITECTURES
 
 
 def get_architecture(

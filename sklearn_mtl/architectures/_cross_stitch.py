@@ -8,6 +8,7 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from .._validation import Interval, Real
 from ._base import (
     Architecture,
@@ -114,6 +115,7 @@ class CrossStitchModule(MultiTaskModule):
         return self.task_heads.head_parameters(name)
 
 
+@register_architecture("cross_stitch")
 class CrossStitch(Architecture):
     """Cross-stitch networks: per-task towers linearly mixed after each layer.
 

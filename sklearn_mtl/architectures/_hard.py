@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -74,6 +75,7 @@ class HardSharingModule(MultiTaskModule):
         ]
 
 
+@register_architecture("hard")
 class HardSharing(Architecture):
     """Hard parameter sharing: a shared trunk and one head per task.
 

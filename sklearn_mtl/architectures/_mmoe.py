@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from .._validation import LAYER_SIZES, check_layer_sizes, positive_int
 from ._base import (
     Architecture,
@@ -91,6 +92,7 @@ class MMoEModule(MultiTaskModule):
         return gates + self.task_heads.head_parameters(name)
 
 
+@register_architecture("mmoe")
 class MMoE(Architecture):
     """Multi-gate mixture-of-experts: shared experts, one softmax gate per task.
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from ._base import (
     Architecture,
     MultiTaskModule,
@@ -65,6 +66,7 @@ class TaskOffsetsModule(MultiTaskModule):
         return [self.scales[index], self.shifts[index]]
 
 
+@register_architecture("task_offsets")
 class TaskOffsets(Architecture):
     """One network for all tasks, with a learned scale and shift of its output per task.
 

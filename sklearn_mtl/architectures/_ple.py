@@ -8,6 +8,7 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from .._validation import LAYER_SIZES, check_layer_sizes, positive_int
 from ._base import (
     Architecture,
@@ -201,6 +202,7 @@ class PLEModule(MultiTaskModule):
         return own + self.task_heads.head_parameters(name)
 
 
+@register_architecture("ple")
 class PLE(Architecture):
     """Progressive layered extraction: stacked levels of shared and task experts.
 

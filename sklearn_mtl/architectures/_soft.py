@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from .._validation import finite
 from ._base import (
     Architecture,
@@ -85,6 +86,7 @@ class SoftSharingModule(MultiTaskModule):
         return self.strength * self.tower_distance()
 
 
+@register_architecture("soft")
 class SoftSharing(Architecture):
     """Soft parameter sharing: one tower per task, with an L2 penalty between towers.
 

@@ -8,6 +8,7 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from .._registry import register_architecture
 from .._validation import StrOptions
 from ._base import (
     Architecture,
@@ -120,6 +121,7 @@ class TaskAttentionModule(MultiTaskModule):
         return masks + self.task_heads.head_parameters(name)
 
 
+@register_architecture("task_attention")
 class TaskAttention(Architecture):
     """Shared trunk with per-task feature attention, in the spirit of MTAN for vectors.
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -56,6 +57,7 @@ class _AlignedModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("aligned")
 class AlignedMTL(LossWeighting):
     r"""Aligned-MTL: gradients aligned by their principal components (Senushkin et al., 2023).
 

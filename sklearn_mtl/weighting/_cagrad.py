@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions, finite, positive_int
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -130,6 +131,7 @@ class _CAGradModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("cagrad")
 class CAGrad(LossWeighting):
     r"""Conflict-Averse Gradient descent (Liu, Liu, Jin, Stone & Liu, 2021).
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from .._registry import register_weighting
 from .._validation import Interval, Real, StrOptions, finite
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -60,6 +61,7 @@ class _DBMTLModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("dbmtl")
 class DBMTL(LossWeighting):
     r"""Dual-Balancing Multi-Task Learning (Lin, Jiang, Ye, Zhang, Chen, Chen & Liu, 2023).
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from .._registry import register_weighting
 from .._validation import finite
 from ._base import LossLevelWeighting, LossWeighting
 
@@ -39,6 +40,7 @@ class _DWAModule(LossLevelWeighting):
         self.dwa_weights.copy_(torch.where(self.epochs_seen >= 2, new, self.dwa_weights))
 
 
+@register_weighting("dwa")
 class DynamicWeightAverage(LossWeighting):
     r"""Dynamic Weight Average (Liu, Johns & Davison, 2019).
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from .._registry import register_weighting
 from .._validation import finite
 from ._base import LossLevelWeighting, LossWeighting
 from ._utils import EPS, adam_step, as_mask, masked_softmax
@@ -68,6 +69,7 @@ class _FAMOModule(LossLevelWeighting):
         return (weights * losses).sum(), weights
 
 
+@register_weighting("famo")
 class FAMO(LossWeighting):
     r"""Fast Adaptive Multitask Optimization (Liu, Feng, Stone & Liu, 2023).
 

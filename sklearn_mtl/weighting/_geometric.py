@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .._registry import register_weighting
 from ._base import LossLevelWeighting, LossWeighting
 from ._utils import EPS, as_mask
 
@@ -25,6 +26,7 @@ class _GeometricModule(LossLevelWeighting):
         return total, total.detach() * exponents / losses.detach().clamp(min=EPS)
 
 
+@register_weighting("geometric")
 class GeometricLossStrategy(LossWeighting):
     r"""Geometric Loss Strategy (Chennupati, Sistu, Yogamani & Rawashdeh, 2019).
 

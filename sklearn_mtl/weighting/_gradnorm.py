@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions, finite
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -88,6 +89,7 @@ class _GradNormModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("gradnorm")
 class GradNorm(LossWeighting):
     r"""GradNorm: adaptive loss weights that balance training rates (Chen et al., 2018).
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._registry import register_weighting
 from .._validation import StrOptions
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -79,6 +80,7 @@ class _IMTLModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("imtl")
 class IMTL(LossWeighting):
     r"""Impartial Multi-Task Learning (Liu, Li, Kuang, Xue, Chen, Yang, Liao & Zhang, 2021).
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions, positive_int
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -37,6 +38,7 @@ class _MGDAModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("representation")
+@register_weighting("mgda")
 class MGDA(LossWeighting):
     r"""Multiple-gradient descent, MGDA-UB (Sener & Koltun, 2018).
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions, finite, positive_int
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -108,6 +109,7 @@ class _NashModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("nash")
 class NashMTL(LossWeighting):
     r"""Nash-MTL: the update as the Nash bargaining solution (Navon et al., 2022).
 

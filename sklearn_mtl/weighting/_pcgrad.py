@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .._random import generator_for
+from .._registry import register_weighting
 from .._validation import StrOptions
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -63,6 +64,7 @@ class _PCGradModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("pcgrad")
 class PCGrad(LossWeighting):
     r"""Projecting Conflicting Gradients, "gradient surgery" (Yu et al., 2020).
 

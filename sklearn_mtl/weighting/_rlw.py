@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 
 from .._random import generator_for
+from .._registry import register_weighting
 from .._validation import StrOptions
 from ._base import LossLevelWeighting, LossWeighting
 from ._utils import masked_softmax
@@ -36,6 +37,7 @@ class _RLWModule(LossLevelWeighting):
         return masked_softmax(draws, present)
 
 
+@register_weighting("rlw")
 class RandomLossWeighting(LossWeighting):
     r"""Random Loss Weighting (Lin, Ye, Zhang & Tsang, 2022).
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._kinds import KIND_CLASSES
+from .._registry import register_weighting
 from .._validation import Interval, Real
 from ._base import LossLevelWeighting, LossWeighting
 from ._utils import as_mask
@@ -36,6 +37,7 @@ class _UncertaintyModule(LossLevelWeighting):
         return (terms * mask).sum(), weights.detach()
 
 
+@register_weighting("uncertainty")
 class UncertaintyWeighting(LossWeighting):
     r"""Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, 2018).
 

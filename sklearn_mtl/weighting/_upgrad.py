@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._registry import register_weighting
 from .._validation import StrOptions, positive_int
 from ._base import LossWeighting
 from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
@@ -49,6 +50,7 @@ class _UPGradModule(GradientLevelWeighting):
 
 
 @gradient_on_doc("parameters")
+@register_weighting("upgrad")
 class UPGrad(LossWeighting):
     r"""Unconflicting projection of gradients, UPGrad (Quinton & Rey, 2024).
 
