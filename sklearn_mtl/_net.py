@@ -39,6 +39,7 @@ from skorch.callbacks import Callback, EarlyStopping, EpochTimer
 
 from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_tensor
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
+from ._pairwise import PairwiseMean
 from .architectures._base import decayed_parameters
 from .weighting import BackwardContext, LossLevelWeighting
 
@@ -298,9 +299,9 @@ class MultiTaskNet(NeuralNet):
         for key in _TRANSIENT:
             state.pop(key, None)
         tracker = state.get("affinity_tracker_")
-        if tracker is not None and getattr(tracker, "_sum", None) is not None:
-            tracker = copy.copy(tracker)  # its running sums are device tensors
-            tracker._sum = tracker._count = None
+        if tracker is not None:
+            tracker = copy.copy(tracker)
+            tracker._pairs = PairwiseMean()  # its running sums are device tensors
             state["affinity_tracker_"] = tracker
         return state
 

@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from ._doc_link import DocLinkMixin
+from ._pairwise import PairwiseMean
 from ._registry import RELATIONS, register_relation
 from ._validation import finite
 from .weighting._gradient import task_gradients
@@ -55,17 +56,9 @@ class GradientAffinity:
     def __init__(self, n_tasks: int, max_batches: int = 10):
         self.n_tasks = int(n_tasks)
         self.max_batches = int(max_batches)
-        self._sum: torch.Tensor | None = None
-        self._count: torch.Tensor | None = None
+        self._pairs = PairwiseMean()
         self._stride = 1
         self._batch = 0
-
-    def __getstate__(self):
-        # Running sums live on the training device: never pickle them (a CUDA tensor
-        # would not unpickle on a machine without a GPU); they are rebuilt on use.
-        state = self.__dict__.copy()
-        state["_sum"] = state["_count"] = None
-        return state
 
     def begin_epoch(self, n_batches: int) -> None:
         """Reset the batch counter; sample every ``ceil(n_batches / max_batches)``-th batch."""
@@ -104,23 +97,12 @@ class GradientAffinity:
         norms = matrix.norm(dim=1)
         valid = present & (norms > 0)
         unit = matrix / norms.clamp(min=1e-30)[:, None]
-        cosine = unit @ unit.T
-        pair = (valid[:, None] & valid[None, :]).to(cosine.dtype)
-        if self._sum is None or self._sum.device != cosine.device:
-            self._sum = torch.zeros_like(cosine)
-            self._count = torch.zeros_like(cosine)
-        assert self._count is not None
-        self._sum += torch.where(pair > 0, cosine, torch.zeros_like(cosine))
-        self._count += pair
+        self._pairs.add(unit @ unit.T, valid)
 
     def pop_epoch(self) -> np.ndarray:
         """The epoch's mean cosine matrix (NaN for pairs never seen together), then reset."""
-        if self._sum is None or self._count is None:
-            return np.full((self.n_tasks, self.n_tasks), np.nan)
-        mean = (self._sum / self._count.clamp(min=1)).cpu().numpy().astype(np.float64)
-        mean[self._count.cpu().numpy() == 0] = np.nan
-        self._sum.zero_()
-        self._count.zero_()
+        mean = self._pairs.mean(self.n_tasks)
+        self._pairs.reset()
         return mean
 
 

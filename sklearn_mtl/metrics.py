@@ -35,6 +35,7 @@ from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
+from ._unwrap import fitted_estimator
 from .tasks import Task, TaskEncoder
 
 __all__ = [
@@ -356,23 +357,6 @@ def _metric_spec(metric: str, kind: TargetKind | str, task_name: str) -> _Metric
     return spec
 
 
-def _unwrap(estimator, X):
-    """The fitted MultiTaskNetEstimator inside a search or Pipeline, and X transformed for it."""
-    while True:
-        if hasattr(estimator, "encoders_"):
-            return estimator, X
-        if hasattr(estimator, "best_estimator_"):
-            estimator = estimator.best_estimator_
-        elif hasattr(estimator, "steps"):
-            X = estimator[:-1].transform(X)
-            estimator = estimator[-1]
-        else:
-            raise TypeError(
-                f"{type(estimator).__name__} is not a fitted MultiTaskNetEstimator, nor a "
-                "Pipeline or search that ends with one."
-            )
-
-
 class TaskScorer:
     """Scores one task of a fitted model; a scorer for ``GridSearchCV(scoring=...)``.
 
@@ -421,7 +405,7 @@ class TaskScorer:
         return request
 
     def __call__(self, estimator, X, y, sample_weight=None) -> float:
-        final, Xt = _unwrap(estimator, X)
+        final, Xt = fitted_estimator(estimator, X)
         score = final.score_tasks(
             Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric}
         )[self.task]

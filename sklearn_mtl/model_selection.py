@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import cross_validate
 
+from ._unwrap import fitted_estimator
+
 __all__ = ["cross_val_predict_tasks"]
 
 _METHODS = ("predict", "predict_proba")
@@ -28,17 +30,7 @@ def _rows(data, index: np.ndarray):
 
 def _final_estimator(model):
     """The fitted MultiTaskNetEstimator at the end of a Pipeline or inside a search."""
-    while not hasattr(model, "encoders_"):
-        if hasattr(model, "best_estimator_"):
-            model = model.best_estimator_
-        elif hasattr(model, "steps"):
-            model = model.steps[-1][1]
-        else:
-            raise TypeError(
-                f"{type(model).__name__} is not a MultiTaskNetEstimator, nor a Pipeline or "
-                "search that ends with one."
-            )
-    return model
+    return fitted_estimator(model)[0]
 
 
 def _fold_outputs(model, X, method: str) -> tuple[dict[str, np.ndarray], dict]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._callbacks import restored_epoch
+from ._unwrap import fitted_estimator
 from .tasks import DEFAULT_METRICS
 
 __all__ = [
@@ -40,13 +41,11 @@ def _axes(ax):
 
 def _history(estimator):
     """The skorch history of a fitted estimator, Pipeline or search, or a history itself."""
-    for attribute in ("best_estimator_",):
-        if hasattr(estimator, attribute):
-            estimator = getattr(estimator, attribute)
-    if hasattr(estimator, "steps"):
-        estimator = estimator.steps[-1][1]
-    history = getattr(estimator, "history_", estimator)
-    if not hasattr(history, "__getitem__") or len(history) == 0:
+    try:
+        history = fitted_estimator(estimator)[0].history_
+    except TypeError:
+        history = estimator
+    if not hasattr(history, "__getitem__") or hasattr(history, "steps") or len(history) == 0:
         raise ValueError(
             "Expected a fitted MultiTaskNetEstimator (or its history_); got "
             f"{type(estimator).__name__}."
@@ -138,16 +137,11 @@ def plot_learning_curves(estimator, *, tasks=None, kind="loss", ax=None):
 
 def _task_metrics(estimator) -> dict[str, str]:
     """``{task: default metric}`` of a fitted estimator (Pipeline, search); {} for a History."""
-    for _ in range(8):
-        if hasattr(estimator, "tasks_"):
-            return {task.name: DEFAULT_METRICS[task.kind] for task in estimator.tasks_}
-        if hasattr(estimator, "best_estimator_"):
-            estimator = estimator.best_estimator_
-        elif hasattr(estimator, "steps"):
-            estimator = estimator.steps[-1][1]
-        else:
-            break
-    return {}
+    try:
+        final = fitted_estimator(estimator)[0]
+    except TypeError:
+        return {}
+    return {task.name: DEFAULT_METRICS[task.kind] for task in final.tasks_}
 
 
 def plot_task_weights(estimator, *, ax=None):
@@ -194,14 +188,10 @@ def plot_task_weights(estimator, *, ax=None):
 
 def _affinity_of(obj):
     """The matrix itself, or a fitted model's ``task_affinity_`` (else ``task_relation_``)."""
-    model = obj
-    for _ in range(8):
-        if hasattr(model, "best_estimator_"):
-            model = model.best_estimator_
-        elif hasattr(model, "steps"):
-            model = model.steps[-1][1]
-        else:
-            break
+    try:
+        model = fitted_estimator(obj)[0]
+    except TypeError:
+        model = obj
     for attribute in ("task_affinity_", "task_relation_"):
         if hasattr(model, attribute):
             return getattr(model, attribute)

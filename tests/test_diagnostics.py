@@ -25,7 +25,8 @@ from sklearn_mtl import (
     suggest_task_groups,
     task_affinity,
 )
-from sklearn_mtl.diagnostics import _group_score, _paired
+from sklearn_mtl.diagnostics._groups import _group_score
+from sklearn_mtl.diagnostics._statistics import paired as _paired
 
 FAST = {
     "hidden_layer_sizes": (8,),
