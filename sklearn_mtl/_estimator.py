@@ -9,7 +9,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from numbers import Integral
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -1058,13 +1058,15 @@ default="standard"
                 columns[position] = decoded[:, j]
         if self._target_is_1d:
             return columns[0]
+        filled = cast(list[np.ndarray], columns)  # every position belongs to a task
         if self._target_is_frame:
             import pandas as pd
 
-            return pd.DataFrame(dict(zip(self._target_names, columns, strict=True)), index=index)
-        kinds = {column.dtype.kind for column in columns}
-        dtype = object if kinds - set("biuf") else np.result_type(*columns)
-        return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
+            names = cast(list, self._target_names)
+            return pd.DataFrame(dict(zip(names, filled, strict=True)), index=index)
+        kinds = {column.dtype.kind for column in filled}
+        dtype = object if kinds - set("biuf") else np.result_type(*filled)
+        return np.column_stack([np.asarray(c, dtype=dtype) for c in filled])
 
     def predict_proba(self, X):
         """Class probabilities of every classification task.

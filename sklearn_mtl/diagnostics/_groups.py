@@ -149,7 +149,7 @@ def suggest_task_groups(affinity, n_groups, *, task_names=None, method="auto", m
     if (
         isinstance(n_groups, bool)
         or not isinstance(n_groups, numbers.Integral)
-        or not (1 <= n_groups <= n_tasks)
+        or not (1 <= int(n_groups) <= n_tasks)
     ):
         raise ValueError(f"n_groups must be an int between 1 and {n_tasks}; got {n_groups!r}.")
     if method not in ("auto", "exhaustive", "greedy"):

@@ -153,7 +153,7 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
         raise ValueError(f"every must be a positive int; got {every!r}.")
     if lookahead_lr is not None and (
-        not isinstance(lookahead_lr, numbers.Real) or not lookahead_lr > 0
+        not isinstance(lookahead_lr, numbers.Real) or not float(lookahead_lr) > 0
     ):
         raise ValueError(f"lookahead_lr must be a positive number; got {lookahead_lr!r}.")
     model, Xt = clone(estimator), X
@@ -163,7 +163,8 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
         model = model.steps[-1][1]
     final_estimator(model, searches=False)
     callbacks = list(model.callbacks or [])
-    callbacks.append(("task_affinity", LookaheadAffinity(lr=lookahead_lr, every=int(every))))
+    step = None if lookahead_lr is None else float(lookahead_lr)
+    callbacks.append(("task_affinity", LookaheadAffinity(lr=step, every=int(every))))
     model.set_params(callbacks=callbacks)
     model.fit(Xt, y)
     callback = dict(model.net_.callbacks_)["task_affinity"]

@@ -257,7 +257,7 @@ def compare_single_task(
     """
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}; got {test!r}.")
-    if not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+    if not isinstance(alpha, numbers.Real) or not 0 < float(alpha) < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
     fit_params = dict(fit_params or {})
     resolved = _resolved_tasks(estimator, y)
@@ -343,7 +343,7 @@ def compare_single_task(
         "kind": np.array([task.kind for task in tasks], dtype=object),
         "metric": np.array([metrics[name] for name in names], dtype=object),
     }
-    columns = {
+    columns: dict[str, list[float]] = {
         key: []
         for key in (
             "multi_task",
@@ -356,7 +356,7 @@ def compare_single_task(
             "relative_improvement",
         )
     }
-    baseline_columns = {
+    baseline_columns: dict[str, list[float]] = {
         key: []
         for key in (
             "baseline",

@@ -20,6 +20,7 @@ class _DBMTLModule(GradientLevelWeighting):
     steps: torch.Tensor
     seen: torch.Tensor
     average_norms: torch.Tensor
+    average_gradients: torch.Tensor | None
 
     def __init__(self, base_weights, gradient_on, beta, beta_sigma):
         super().__init__(base_weights, gradient_on)
