@@ -1,13 +1,13 @@
 """Loaders for public multi-task datasets kept in a local folder (nothing is downloaded).
 
 Each loader reads one dataset from a folder laid out as ``<data_dir>/<dataset>/<files>``
-(the layout of the project's shared data folder; each dataset's README there gives its
-source and licence) and returns a :class:`MultiTaskDataset`: the features and labels as
-pandas DataFrames, the task kinds, and the cross-validation splitter its README asks for
-(grouped by patient, stratified by colour, ordered in time, ...). pandas is required.
+(each dataset's README there gives its source and licence) and returns a
+:class:`MultiTaskDataset`: the features and labels as pandas DataFrames, the task kinds,
+and the cross-validation splitter its README asks for (grouped by patient, stratified
+by colour, ordered in time, ...). pandas is required.
 
 The folder is the ``data_dir`` argument, else the ``SKLEARN_MTL_DATA`` environment
-variable, else ``../shared/data`` from the current directory.
+variable; without either, a loader raises ``FileNotFoundError`` saying so.
 
 :func:`make_shop` generates a small table of the kind the README shows (nothing to
 read), for examples and first steps.
@@ -134,7 +134,7 @@ class MultiTaskDataset:
 
 
 def find_data_dir(data_dir: str | os.PathLike | None = None, needs: tuple[str, ...] = ()) -> Path:
-    """The data folder: ``data_dir``, else ``$SKLEARN_MTL_DATA``, else ``../shared/data``.
+    """The data folder: ``data_dir``, else the ``SKLEARN_MTL_DATA`` environment variable.
 
     Parameters
     ----------
@@ -150,14 +150,21 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, needs: tuple[str, .
     Raises
     ------
     FileNotFoundError
-        When no candidate folder holds the datasets needed, with what was tried.
+        When neither is given, or no candidate folder holds the datasets needed (with
+        what was tried).
     """
-    candidates = [data_dir, os.environ.get("SKLEARN_MTL_DATA"), Path("..") / "shared" / "data"]
+    candidates = [data_dir, os.environ.get("SKLEARN_MTL_DATA")]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             if all((Path(candidate) / name).is_dir() for name in needs):
                 return Path(candidate).resolve()
     tried = [str(c) for c in candidates if c]
+    if not tried:
+        raise FileNotFoundError(
+            f"Multi-task datasets {list(needs) or ''} not found: no data folder was given. "
+            "Pass the folder that holds them (data_dir=) or set the SKLEARN_MTL_DATA "
+            "environment variable to it."
+        )
     raise FileNotFoundError(
         f"Multi-task datasets {list(needs) or ''} not found (tried {tried}): pass the folder "
         "that holds them (data_dir= or --data-dir) or set SKLEARN_MTL_DATA."

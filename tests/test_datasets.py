@@ -1,6 +1,6 @@
 """The real-data loaders: shapes, tasks and splits as the datasets' READMEs describe.
 
-They read the project's shared data folder (``SKLEARN_MTL_DATA`` or ``../shared/data``);
+They read the project's shared data folder (the ``SKLEARN_MTL_DATA`` environment variable);
 without it, the tests check the clear error and skip the rest.
 """
 
@@ -171,3 +171,12 @@ def test_census_income_loader():
     assert abs(census.y["never_married"].mean() - 0.432) < 0.001
     ((train, test),) = census.splits()
     assert abs(len(train) - len(test)) <= 1 and not np.intersect1d(train, test).size
+
+
+def test_no_folder_given_names_the_environment_variable(tmp_path, monkeypatch):
+    """The installed library assumes no layout of its own: data_dir or SKLEARN_MTL_DATA."""
+    monkeypatch.delenv("SKLEARN_MTL_DATA", raising=False)
+    (tmp_path / "shared" / "data" / "abalone").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "shared")  # ../shared/data exists from here: not used
+    with pytest.raises(FileNotFoundError, match=r"no data folder was given.*SKLEARN_MTL_DATA"):
+        DATASETS["abalone"]()
