@@ -123,6 +123,10 @@ def group_losses(
 class MultiTaskLoss(nn.Module):
     """skorch criterion: one masked, sample-weighted mean loss per task.
 
+    The net never calls it as a function (skorch's ``get_loss`` is not used): the
+    training and validation steps call :meth:`task_losses` and hand the per-task losses
+    to the loss weighting.
+
     Parameters
     ----------
     specs : sequence of TaskLossSpec
@@ -292,16 +296,6 @@ class MultiTaskLoss(nn.Module):
             return per_column
         zeros = per_column.new_zeros(len(self.specs))
         return zeros.index_add(0, self.column_task, per_column)
-
-    def forward(
-        self,
-        outputs: dict[str, torch.Tensor],
-        targets: torch.Tensor,
-        sample_weight: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Sum of the per-task losses weighted by the fixed task weights."""
-        losses, present = self.task_losses(outputs, targets, sample_weight)
-        return self.weighting.fixed_weighted_loss(losses, present)
 
 
 @torch.no_grad()

@@ -224,6 +224,12 @@ class MultiTaskNet(NeuralNet):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self._keep_good_state()
 
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        # skorch opens one batch record per batch (on_batch_begin); ours stay empty
+        # (losses are recorded per epoch), so keep only those a callback wrote to.
+        row = self.history[-1]
+        row["batches"] = [batch for batch in row.get("batches", []) if batch]
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         for key in _TRAINING_STATE:
             self.__dict__.pop(key, None)

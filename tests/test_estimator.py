@@ -509,3 +509,22 @@ def test_epoch_statistics_do_not_depend_on_the_chunking():
         targets[::4, 0] = float("nan")
         recorder.add(loss, outputs, targets, torch.rand(10, generator=generator))
     torch.testing.assert_close(recorder.statistics(loss, chunk_rows=3), recorder.statistics(loss))
+
+
+def test_history_rows_hold_no_empty_batch_records(mixed, fast_params):
+    """skorch opens a record per batch; empty ones are dropped (save() writes the history),
+    those a callback wrote to are kept."""
+    from skorch.callbacks import Callback
+
+    class BatchSize(Callback):
+        def on_batch_end(self, net, batch=None, training=None, **kwargs):
+            if training:
+                net.history.record_batch("rows", len(batch[1]))
+
+    X, y = mixed
+    params = {**fast_params, "batch_size": 16, "max_epochs": 2}
+    est = MultiTaskNetEstimator(**params).fit(X, y)
+    assert all(row["batches"] == [] for row in est.history_)
+    est = MultiTaskNetEstimator(callbacks=[BatchSize()], **params).fit(X, y)
+    rows = [batch["rows"] for batch in est.history_[-1]["batches"]]
+    assert sum(rows) == len(X) and len(rows) == -(-len(X) // 16)
