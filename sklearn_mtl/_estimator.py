@@ -306,11 +306,11 @@ default="standard"
         Effective weight of each task in the last epoch (fixed times dynamic weights).
     n_iter_ : int
         Number of epochs run.
-    task_affinity_ : DataFrame or ndarray of shape (n_tasks, n_tasks)
+    task_affinity_ : DataFrame of shape (n_tasks, n_tasks)
         With ``record_task_affinity``: the mean over epochs of the per-epoch gradient
-        cosine similarities, indexed by task names (an array without pandas).
-    task_relation_ : DataFrame or ndarray of shape (n_tasks, n_tasks)
-        With ``task_relation``: the learned task correlation.
+        cosine similarities, indexed by task names (pandas is required).
+    task_relation_ : DataFrame of shape (n_tasks, n_tasks)
+        With ``task_relation``: the learned task correlation (pandas is required).
 
     See Also
     --------

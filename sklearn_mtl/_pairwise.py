@@ -20,16 +20,6 @@ class PairwiseMean:
 
     No host synchronisation until :meth:`mean`. The running sums are never pickled (a
     CUDA tensor would not unpickle on a machine without a GPU).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_mtl._pairwise import PairwiseMean
-    >>> pairs = PairwiseMean()
-    >>> pairs.add(torch.ones(2, 2), torch.tensor([True, False]))
-    >>> pairs.mean(2)
-    array([[ 1., nan],
-           [nan, nan]])
     """
 
     def __init__(self) -> None:

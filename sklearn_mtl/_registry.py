@@ -12,14 +12,6 @@ The estimator resolves aliases here, and the safe file format
 (:mod:`sklearn_mtl._persistence`) rebuilds objects from the class names it wrote,
 looked up here too: a class that is not registered is never instantiated from a file.
 This module imports nothing of the package, so that every other module can import it.
-
-Examples
---------
->>> from sklearn_mtl._registry import WEIGHTINGS
->>> WEIGHTINGS["dwa"].__name__
-'DynamicWeightAverage'
->>> WEIGHTINGS.by_class_name()["DynamicWeightAverage"] is WEIGHTINGS["dwa"]
-True
 """
 
 from __future__ import annotations

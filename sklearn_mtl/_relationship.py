@@ -146,7 +146,7 @@ class MTRL(DocLinkMixin, BaseEstimator):
     --------
     >>> import numpy as np
     >>> from sklearn_mtl import MultiTaskNetEstimator
-    >>> from sklearn_mtl._relationship import MTRL
+    >>> from sklearn_mtl import MTRL
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 4))
     >>> y = np.column_stack([X[:, 0], X[:, 0] + 0.1 * rng.normal(size=200), -X[:, 0]])
@@ -268,16 +268,7 @@ class MTRLRegularizer:
 
 
 def get_task_relation(task_relation: object) -> MTRL | None:
-    """Resolve the estimator's ``task_relation`` parameter.
-
-    Examples
-    --------
-    >>> from sklearn_mtl._relationship import get_task_relation
-    >>> get_task_relation("mtrl")
-    MTRL()
-    >>> get_task_relation(None) is None
-    True
-    """
+    """Resolve the estimator's ``task_relation`` parameter."""
     if task_relation is None:
         return None
     if isinstance(task_relation, MTRL):
@@ -307,8 +298,14 @@ def check_record_task_affinity(value: object) -> int:
 def attach(
     net, record_task_affinity: object, task_relation: object, task_names: Sequence[str]
 ) -> None:
-    """Give an initialised :class:`~sklearn_mtl._net.MultiTaskNet` its relationship tools."""
+    """Give an initialised :class:`~sklearn_mtl._net.MultiTaskNet` its relationship tools.
+
+    Their results are DataFrames (``task_affinity_``, ``task_relation_``): pandas is
+    checked here, before training, rather than after it.
+    """
     max_batches = check_record_task_affinity(record_task_affinity)
+    if max_batches or task_relation is not None:
+        require_pandas("record_task_affinity and task_relation (their matrices are DataFrames)")
     net.affinity_tracker_ = GradientAffinity(len(task_names), max_batches) if max_batches else None
     relation = get_task_relation(task_relation)
     net.task_relation_module_ = (
@@ -316,12 +313,24 @@ def attach(
     )
 
 
-def relation_matrix_frame(matrix: np.ndarray, names: Sequence[str]):
-    """A square matrix as a DataFrame indexed by task names, or the array without pandas."""
+def require_pandas(what: str) -> Any:
+    """The pandas module, or an ImportError saying that ``what`` needs it.
+
+    What a function returns never depends on whether pandas is installed: a function
+    that returns a DataFrame raises this error without it.
+    """
     try:
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is installed in CI
-        return matrix
+    except ImportError:
+        raise ImportError(
+            f"{what} need(s) pandas, an optional dependency: pip install pandas"
+        ) from None
+    return pd
+
+
+def relation_matrix_frame(matrix: np.ndarray, names: Sequence[str]):
+    """A square matrix as a DataFrame indexed by task names (pandas is required)."""
+    pd = require_pandas("task affinity and relation matrices")
     return pd.DataFrame(matrix, index=list(names), columns=list(names))
 
 

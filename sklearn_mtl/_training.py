@@ -39,14 +39,7 @@ for _alias, _optimizer in (
 
 
 def resolve_optimizer(optimizer: Any) -> Any:
-    """The optimizer class of the estimator's ``optimizer`` parameter.
-
-    Examples
-    --------
-    >>> from sklearn_mtl._training import resolve_optimizer
-    >>> resolve_optimizer("AdamW")
-    <class 'torch.optim.adamw.AdamW'>
-    """
+    """The optimizer class of the estimator's ``optimizer`` parameter."""
     if isinstance(optimizer, str):
         try:
             return OPTIMIZERS[optimizer.lower()]
@@ -61,14 +54,7 @@ def resolve_optimizer(optimizer: Any) -> Any:
 
 
 def resolve_device(device: Any) -> torch.device:
-    """The torch device of the estimator's ``device`` parameter ("auto": a GPU if any).
-
-    Examples
-    --------
-    >>> from sklearn_mtl._training import resolve_device
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
+    """The torch device of the estimator's ``device`` parameter ("auto": a GPU if any)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -55,16 +55,6 @@ def final_estimator(
     ------
     TypeError
         When the end is not a multi-task estimator.
-
-    Examples
-    --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from sklearn_mtl import MultiTaskNetEstimator
-    >>> from sklearn_mtl._unwrap import final_estimator
-    >>> final, _, prefix = final_estimator(make_pipeline(StandardScaler(), MultiTaskNetEstimator()))
-    >>> type(final).__name__, prefix
-    ('MultiTaskNetEstimator', 'multitasknetestimator__')
     """
     prefix = ""
     while not is_multi_task(estimator):

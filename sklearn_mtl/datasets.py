@@ -44,7 +44,6 @@ from .tasks import Task
 __all__ = [
     "DATASETS",
     "MultiTaskDataset",
-    "find_data_dir",
     "load_abalone",
     "load_bike_sharing",
     "load_census_income",

@@ -44,7 +44,6 @@ __all__ = [
     "TaskWithoutLabelWarning",
     "UnseenLabelWarning",
     "make_task_scorer",
-    "task_score",
 ]
 
 # Metrics of the positive class only: an unseen label counts as a negative row.

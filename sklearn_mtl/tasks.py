@@ -1,8 +1,8 @@
 """Tasks: what each target is, and how its labels are encoded for the network.
 
 A :class:`Task` is the user's declaration (name, kind, columns of y). At fit, the
-estimator resolves the declarations against y (:func:`resolve_tasks`), inferring kinds
-where none was given, and fits one :class:`TaskEncoder` per task, which turns labels into
+estimator resolves the declarations against y (``resolve_tasks``), inferring kinds
+where none was given, and fits one ``TaskEncoder`` per task, which turns labels into
 the float targets of the network and the network's outputs back into labels.
 """
 
@@ -23,7 +23,9 @@ from ._targets import (
     unique_labels,
 )
 
-__all__ = ["KINDS", "MAX_INFERRED_CLASSES", "Task", "TaskEncoder", "resolve_tasks"]
+# The public name; the encoder, the resolution of tasks against y and the constants
+# are the package's own (the documentation quotes the constants).
+__all__ = ["Task"]
 
 KINDS = tuple(KIND_CLASSES)
 """The task kinds, in the order the documentation lists them."""

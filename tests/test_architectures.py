@@ -629,7 +629,7 @@ def test_custom_trunk_pickles_with_importable_class():
 
 
 def test_expert_group_equals_separate_mlps():
-    from sklearn_mtl.architectures import make_mlp
+    from sklearn_mtl.architectures._base import make_mlp
     from sklearn_mtl.architectures._experts import ExpertGroup
 
     config = NetworkConfig(activation="tanh")

@@ -1,9 +1,11 @@
 """Network architectures: how the tasks share what they learn.
 
 Each architecture is a parameter object whose :meth:`~Architecture.build` returns a
-:class:`MultiTaskModule`; :func:`get_architecture` resolves the string aliases accepted
-by ``MultiTaskNetEstimator(architecture=...)``, and wraps a user ``torch.nn.Module``
-class or factory in :class:`CustomTrunk`.
+torch module (a ``MultiTaskModule``: the shared part and the task heads); the estimator
+takes an alias of :data:`ARCHITECTURES` or an object, and wraps a user
+``torch.nn.Module`` class or factory in :class:`CustomTrunk`. A new architecture is a
+module of this package whose class is registered with
+``@register_architecture("alias")`` (see :doc:`/design`).
 """
 
 from __future__ import annotations
@@ -14,23 +16,18 @@ from typing import cast
 from torch import nn
 
 from .._registry import ARCHITECTURES as _ARCHITECTURES
-from ._base import (
-    Architecture,
-    MultiTaskModule,
-    NetworkConfig,
-    TaskHeadSpec,
-    check_task_specs,
-    make_mlp,
-)
-from ._cross_stitch import CrossStitch, CrossStitchModule, CrossStitchUnit
-from ._custom import CustomTrunk, CustomTrunkModule
-from ._hard import HardSharing, HardSharingModule
-from ._heads import TaskHeads
-from ._mmoe import MMoE, MMoEModule, SoftmaxGate
-from ._offsets import TaskOffsets, TaskOffsetsModule
-from ._ple import PLE, CGCLevel, PLEModule
-from ._soft import SoftSharing, SoftSharingModule
-from ._task_attention import AttentionMask, TaskAttention, TaskAttentionModule
+from ._base import Architecture
+from ._base import MultiTaskModule as MultiTaskModule
+from ._base import NetworkConfig as NetworkConfig
+from ._base import TaskHeadSpec as TaskHeadSpec
+from ._cross_stitch import CrossStitch
+from ._custom import CustomTrunk
+from ._hard import HardSharing
+from ._mmoe import MMoE
+from ._offsets import TaskOffsets
+from ._ple import PLE
+from ._soft import SoftSharing
+from ._task_attention import TaskAttention
 
 #: Every registered architecture by alias (``sklearn_mtl._registry.register_architecture``).
 ARCHITECTURES = _ARCHITECTURES
@@ -82,34 +79,19 @@ def get_architecture(
     )
 
 
+# The public names. What the estimator hands to ``Architecture.build`` (``NetworkConfig``,
+# ``TaskHeadSpec``), what it returns (``MultiTaskModule``) and ``get_architecture`` are
+# importable from here for the package and for examples that build a network directly;
+# the modules built and their parts live in the private modules.
 __all__ = [
     "ARCHITECTURES",
     "Architecture",
-    "AttentionMask",
-    "CGCLevel",
     "CrossStitch",
-    "CrossStitchModule",
-    "CrossStitchUnit",
     "CustomTrunk",
-    "CustomTrunkModule",
     "HardSharing",
-    "HardSharingModule",
     "MMoE",
-    "MMoEModule",
-    "MultiTaskModule",
-    "NetworkConfig",
     "PLE",
-    "PLEModule",
     "SoftSharing",
-    "SoftSharingModule",
-    "SoftmaxGate",
     "TaskAttention",
-    "TaskAttentionModule",
-    "TaskHeadSpec",
-    "TaskHeads",
     "TaskOffsets",
-    "TaskOffsetsModule",
-    "check_task_specs",
-    "get_architecture",
-    "make_mlp",
 ]

@@ -2,7 +2,7 @@
 
 An *architecture* is a small parameter object (``HardSharing()``, ``MMoE(n_experts=4)``)
 that the estimator clones and asks to :meth:`Architecture.build` a
-:class:`MultiTaskModule` once the data is known. The module splits its forward pass in
+``MultiTaskModule`` once the data is known. The module splits its forward pass in
 two, so that gradient-level loss weighting can work either on the shared parameters or
 on the shared representation:
 
@@ -75,7 +75,7 @@ class NetworkConfig:
     hidden_layer_sizes : tuple of int
         Widths of the shared layers.
     activation : str
-        Name of the activation function (see :func:`make_mlp`).
+        Name of the activation function (see ``make_mlp``).
     dropout : float
         Dropout probability after each hidden layer.
     batch_norm : bool
@@ -123,17 +123,8 @@ def make_mlp(
     Returns
     -------
     torch.nn.Sequential
-        The stack; empty (the identity) when there are no layers at all.
-
-    Examples
-    --------
-    >>> from sklearn_mtl.architectures import NetworkConfig, make_mlp
-    >>> make_mlp(4, [8], NetworkConfig(), n_out=2)
-    Sequential(
-      (0): Linear(in_features=4, out_features=8, bias=True)
-      (1): ReLU()
-      (2): Linear(in_features=8, out_features=2, bias=True)
-    )
+        The stack; empty (the identity) when there are no layers at all: with
+        ``layer_sizes=[8]`` and ``n_out=2``, ``Linear(4, 8), ReLU(), Linear(8, 2)``.
     """
     activation = activation_class(config.activation)
     layers: list[nn.Module] = []
@@ -260,18 +251,6 @@ def check_task_specs(
     ValueError
         On duplicate names, an empty output, a ``depth`` out of range or not supported,
         or an ``inputs_from`` naming an unknown, later or the same task.
-
-    Examples
-    --------
-    >>> from sklearn_mtl.architectures import TaskHeadSpec, check_task_specs
-    >>> check_task_specs([TaskHeadSpec("a", 1), TaskHeadSpec("b", 1, inputs_from=["a"])], "hard")
-    [TaskHeadSpec(name='a', n_outputs=1, depth=None, inputs_from=()), \
-TaskHeadSpec(name='b', n_outputs=1, depth=None, inputs_from=('a',))]
-    >>> too_deep = [TaskHeadSpec("a", 1, depth=3)]
-    >>> check_task_specs(too_deep, "HardSharing", n_layers=2)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: Task 'a' has depth=3, but HardSharing's trunk has 2 hidden layers ...
     """
     if len(tasks) == 0:
         raise ValueError(f"{architecture} needs at least one task.")

@@ -82,7 +82,7 @@ class HardSharing(Architecture):
     The trunk is the estimator's ``hidden_layer_sizes`` MLP; each head is
     ``head_layer_sizes`` hidden layers and a linear output layer.
 
-    Two per-task options (fields of ``Task``, passed as :class:`TaskHeadSpec`) shape
+    Two per-task options (fields of ``Task``, passed as ``TaskHeadSpec``) shape
     the heads:
 
     - ``depth=d`` attaches the task's head to the output of trunk layer ``d``

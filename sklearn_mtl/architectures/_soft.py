@@ -105,7 +105,7 @@ class SoftSharing(Architecture):
 
     Notes
     -----
-    :meth:`SoftSharingModule.shared_parameters` is empty: gradient-level loss
+    ``SoftSharingModule.shared_parameters`` is empty: gradient-level loss
     weighting methods have no shared parameter to act on (they may still act on the
     per-task blocks of the representation).
 

@@ -2,7 +2,7 @@
 
 A baseline is fitted on one task's labelled rows (class indices for classification)
 and its predictions are turned into the network's raw outputs for that task, so that
-:func:`~sklearn_mtl.metrics.task_score` scores both the same way.
+``task_score`` scores both the same way.
 """
 
 from __future__ import annotations

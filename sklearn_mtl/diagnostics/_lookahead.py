@@ -10,7 +10,7 @@ from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from .._pairwise import PairwiseMean
-from .._relationship import relation_matrix_frame
+from .._relationship import relation_matrix_frame, require_pandas
 from .._unwrap import final_estimator
 
 __all__ = ["LookaheadAffinity", "task_affinity"]
@@ -123,7 +123,7 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
     -------
     affinity : DataFrame or ndarray of shape (n_tasks, n_tasks)
         ``affinity[i, j]``: effect of a step on task ``i`` (row) on task ``j``'s loss
-        (column), indexed by task names (an array when pandas is missing). The diagonal
+        (column), indexed by task names (pandas is required). The diagonal
         is each task's own relative loss decrease.
 
     See Also
@@ -156,6 +156,7 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
         not isinstance(lookahead_lr, numbers.Real) or not float(lookahead_lr) > 0
     ):
         raise ValueError(f"lookahead_lr must be a positive number; got {lookahead_lr!r}.")
+    require_pandas("task_affinity (it returns a DataFrame)")
     model, Xt = clone(estimator), X
     while hasattr(model, "steps"):  # fit the transformers of (nested) Pipelines in front
         if len(model.steps) > 1:

@@ -14,6 +14,7 @@ from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from .._kinds import kind_of
+from .._relationship import require_pandas
 from .._targets import as_target_table, missing_mask
 from .._unwrap import final_estimator, fitted_estimator
 from ..metrics import _metric_spec
@@ -211,7 +212,8 @@ def compare_single_task(
         Extra arguments of every network's ``fit`` (e.g. ``sample_weight`` is not
         split: pass per-row arrays through a Pipeline's routing instead).
     as_frame : bool, default=True
-        Return a pandas DataFrame (when pandas is installed); False returns a dict.
+        Return a pandas DataFrame (pandas is then required: an ImportError says so
+        before any fit); False returns a dict.
 
     Returns
     -------
@@ -259,6 +261,8 @@ def compare_single_task(
         raise ValueError(f"test must be one of {TESTS}; got {test!r}.")
     if not isinstance(alpha, numbers.Real) or not 0 < float(alpha) < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
+    if as_frame:
+        require_pandas("compare_single_task(as_frame=True)")
     fit_params = dict(fit_params or {})
     resolved = _resolved_tasks(estimator, y)
     tasks = [task for task, _ in resolved]
@@ -407,13 +411,9 @@ def compare_single_task(
         "fold_scores": fold_scores,
         "baseline_name": None if baseline is None else model_name(baseline),
     }
-    if as_frame:
-        try:
-            import pandas as pd
-        except ImportError:
-            as_frame = False
     if not as_frame:
         return {**report, **summary}
+    pd = require_pandas("compare_single_task(as_frame=True)")
     frame = pd.DataFrame(
         {k: v for k, v in report.items() if k != "task"}, index=pd.Index(names, name="task")
     )

@@ -1,7 +1,7 @@
 """Loss-balancing methods: how the tasks' losses are weighted against each other.
 
 Each method is a parameter object whose :meth:`~LossWeighting.build` returns a
-:class:`WeightingModule`; :func:`get_weighting` resolves the string aliases accepted by
+:class:`WeightingModule`; ``get_weighting`` resolves the string aliases accepted by
 ``MultiTaskNetEstimator(loss_weighting=...)``.
 
 Loss-level methods combine the task losses into one scalar: :class:`FixedWeighting`,
@@ -15,8 +15,7 @@ Gradient-level methods combine the tasks' gradients of the shared part of the ne
 
 from __future__ import annotations
 
-from .._registry import WEIGHTINGS as _WEIGHTINGS
-from ._aligned import AlignedMTL, aligned_coefficients
+from ._aligned import AlignedMTL, aligned_coefficients  # noqa: F401 (not in __all__)
 from ._base import (
     BackwardContext,
     FixedWeighting,
@@ -25,30 +24,51 @@ from ._base import (
     StepResult,
     WeightingModule,
 )
-from ._cagrad import CAGrad, cagrad_coefficients
+from ._cagrad import CAGrad, cagrad_coefficients  # noqa: F401 (not in __all__)
 from ._dbmtl import DBMTL
 from ._dwa import DynamicWeightAverage
 from ._famo import FAMO
 from ._geometric import GeometricLossStrategy
 from ._gradient import GradientLevelWeighting
-from ._gradnorm import GradNorm, gradnorm_gradient
-from ._imtl import IMTL, imtl_coefficients
+from ._gradnorm import GradNorm, gradnorm_gradient  # noqa: F401 (not in __all__)
+from ._imtl import IMTL, imtl_coefficients  # noqa: F401 (not in __all__)
 from ._mgda import MGDA
-from ._nash import NashMTL, nash_coefficients
-from ._pcgrad import PCGrad, pcgrad_coefficients
+from ._nash import NashMTL, nash_coefficients  # noqa: F401 (not in __all__)
+from ._pcgrad import PCGrad, pcgrad_coefficients  # noqa: F401 (not in __all__)
 from ._rlw import RandomLossWeighting
-from ._solvers import min_norm_simplex
+from ._solvers import min_norm_simplex  # noqa: F401 (not in __all__)
 from ._uncertainty import UncertaintyWeighting
-from ._upgrad import UPGrad, upgrad_coefficients
+from ._upgrad import UPGrad, upgrad_coefficients  # noqa: F401 (not in __all__)
 
-#: Every registered method by alias (``sklearn_mtl._registry.register_weighting``), in
-#: registration order: the imports above.
-WEIGHTINGS = _WEIGHTINGS
+WEIGHTINGS: dict[str, type[LossWeighting]] = {
+    "fixed": FixedWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
+    "geometric": GeometricLossStrategy,
+    "famo": FAMO,
+    "dbmtl": DBMTL,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+    "cagrad": CAGrad,
+    "imtl": IMTL,
+    "nash": NashMTL,
+    "aligned": AlignedMTL,
+    "upgrad": UPGrad,
+}
 
 #: Aliases of the methods that need per-task gradients (one backward pass per task).
-#: They are the methods with a ``gradient_on`` parameter.
-GRADIENT_LEVEL = tuple(
-    alias for alias, cls in WEIGHTINGS.items() if "gradient_on" in cls._get_param_names()
+GRADIENT_LEVEL = (
+    "dbmtl",
+    "gradnorm",
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "imtl",
+    "nash",
+    "aligned",
+    "upgrad",
 )
 
 
@@ -82,8 +102,11 @@ def get_weighting(loss_weighting: str | LossWeighting) -> LossWeighting:
     )
 
 
+# The public names: the methods, their registry, and the protocol a new method
+# implements. The numpy cores (``*_coefficients``, ``min_norm_simplex``,
+# ``gradnorm_gradient``), ``GRADIENT_LEVEL`` and ``get_weighting`` are importable from
+# here for the package, its tests and doctests.
 __all__ = [
-    "GRADIENT_LEVEL",
     "WEIGHTINGS",
     "AlignedMTL",
     "BackwardContext",
@@ -106,13 +129,4 @@ __all__ = [
     "UPGrad",
     "UncertaintyWeighting",
     "WeightingModule",
-    "aligned_coefficients",
-    "cagrad_coefficients",
-    "get_weighting",
-    "gradnorm_gradient",
-    "imtl_coefficients",
-    "min_norm_simplex",
-    "nash_coefficients",
-    "pcgrad_coefficients",
-    "upgrad_coefficients",
 ]

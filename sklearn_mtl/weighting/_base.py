@@ -31,7 +31,6 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from .._doc_link import DocLinkMixin
-from .._registry import register_weighting
 
 __all__ = [
     "BackwardContext",
@@ -268,7 +267,6 @@ class _FixedWeightingModule(LossLevelWeighting):
         return objective.detach()
 
 
-@register_weighting("fixed")
 class FixedWeighting(LossWeighting):
     """Static task weights: the loss is ``sum_t task_weights[t] * loss_t``.
 

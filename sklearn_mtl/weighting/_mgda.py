@@ -53,7 +53,7 @@ class MGDA(LossWeighting):
 
     a direction that decreases every task's loss at once (or 0 at a Pareto-stationary
     point). :math:`\alpha` is the exact solution of this small quadratic programme on the
-    Gram matrix (an active-set method, see :func:`min_norm_simplex`), not the authors'
+    Gram matrix (an active-set method, see ``min_norm_simplex``), not the authors'
     Frank-Wolfe iterations, which stop short of it. By default the gradients
     are taken at the shared representation, the paper's cheap upper bound (MGDA-UB);
     ``gradient_on="parameters"`` gives the exact MGDA.

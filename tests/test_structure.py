@@ -1,0 +1,143 @@
+"""The package's plumbing: registries, the unwrap helper, the affinity accumulator, the
+training-side helpers, and the import graph."""
+
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_mtl
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl._net import check_precision
+from sklearn_mtl._pairwise import PairwiseMean
+from sklearn_mtl._registry import OPTIMIZERS, WEIGHTINGS, Registry
+from sklearn_mtl._training import resolve_device, resolve_optimizer
+from sklearn_mtl._unwrap import final_estimator, fitted_estimator
+
+PACKAGE = pathlib.Path(sklearn_mtl.__file__).parent
+
+
+def test_registry_decorator_and_its_errors():
+    registry = Registry("gadget")
+
+    @registry.register("a")
+    class A:
+        pass
+
+    assert registry["a"] is A and registry.by_class_name() == {"A": A}
+    assert registry.register("a")(A) is A  # the same class again is fine
+    with pytest.raises(ValueError, match="alias 'a' is already taken by A"):
+
+        @registry.register("a")
+        class B:
+            pass
+
+    with pytest.raises(ValueError, match="already named 'A'"):
+        registry.register("other")(type("A", (), {}))
+    with pytest.raises(TypeError, match="Only classes"):
+        registry.register("f")(len)
+    with pytest.raises(ValueError, match="non-empty str"):
+        registry.register("")
+
+
+def test_builtin_registries_are_filled_by_their_modules():
+    assert WEIGHTINGS["dwa"].__name__ == "DynamicWeightAverage"
+    assert sklearn_mtl.weighting.WEIGHTINGS is WEIGHTINGS
+    assert OPTIMIZERS["adamw"] is torch.optim.AdamW
+    assert resolve_optimizer("AdamW") is torch.optim.AdamW
+    with pytest.raises(ValueError, match="optimizer='nope' is not supported"):
+        resolve_optimizer("nope")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="is not a device"):
+        resolve_device("toaster")
+
+
+def test_check_precision_refuses_fp16_on_a_cpu():
+    check_precision("bf16", torch.device("cpu"), None)
+    with pytest.raises(ValueError, match="precision='fp16' needs a CUDA device"):
+        check_precision("fp16", torch.device("cpu"), None)
+
+
+def test_pairwise_mean_masks_pairs_and_is_not_pickled():
+    pairs = PairwiseMean()
+    assert np.isnan(pairs.mean(2)).all()
+    pairs.add(torch.ones(2, 2), torch.tensor([True, False]))
+    pairs.add(3 * torch.ones(2, 2), torch.tensor([True, True]))
+    np.testing.assert_array_equal(pairs.mean(2), [[2.0, 3.0], [3.0, 3.0]])
+    assert pairs.__getstate__() == {"sum": None, "count": None}
+    pairs.reset()
+    assert np.isnan(pairs.mean(2)).all()
+
+
+def test_unwrap_pipelines_and_searches():
+    est = MultiTaskNetEstimator()
+    final, X, prefix = final_estimator(make_pipeline(StandardScaler(), est))
+    assert final is est and X is None and prefix == "multitasknetestimator__"
+    with pytest.raises(TypeError, match="not a MultiTaskNetEstimator, nor a Pipeline"):
+        final_estimator(StandardScaler())
+    with pytest.raises(TypeError, match="not a fitted MultiTaskNetEstimator"):
+        fitted_estimator(est)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.column_stack([X[:, 0], X[:, 1] > 0])
+    pipe = make_pipeline(StandardScaler(), MultiTaskNetEstimator(max_epochs=2, random_state=0))
+    pipe.fit(X, y)
+    final, Xt = fitted_estimator(pipe, X)
+    assert final is pipe[-1]
+    np.testing.assert_allclose(Xt, pipe[0].transform(X))
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    """The sklearn_mtl modules ``path`` imports (at any level of the file)."""
+    name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module.startswith("sklearn_mtl"):
+                found.add(module)
+    return found
+
+
+def test_persistence_does_not_import_the_estimator():
+    """No import cycle: the estimator imports the file format, never the reverse."""
+    for name in ("_safe_format.py", "_persistence.py", "_checkpoint.py", "_training.py"):
+        imported = _imports(PACKAGE / name)
+        assert "sklearn_mtl._estimator" not in imported, name
+
+
+def test_return_types_do_not_depend_on_pandas_being_installed(monkeypatch):
+    """Without pandas, what returns a DataFrame raises a clear ImportError, before any fit."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.column_stack([X[:, 0], X[:, 1]])
+    est = MultiTaskNetEstimator(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    with pytest.raises(ImportError, match=r"compare_single_task\(as_frame=True\).*pip install"):
+        sklearn_mtl.compare_single_task(est, X, y, cv=2)
+    with pytest.raises(ImportError, match=r"task_affinity .*pip install pandas"):
+        sklearn_mtl.task_affinity(est, X, y)
+    with pytest.raises(ImportError, match="record_task_affinity and task_relation"):
+        clone_est = MultiTaskNetEstimator(
+            hidden_layer_sizes=(4,), max_epochs=1, record_task_affinity=True
+        )
+        clone_est.fit(X, y)
+    report = sklearn_mtl.compare_single_task(est, X, y, cv=2, as_frame=False)
+    assert isinstance(report, dict) and list(report["task"]) == ["task0", "task1"]
