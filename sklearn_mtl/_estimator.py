@@ -36,6 +36,7 @@ from ._data import SplitData, TaskData, check_streamed_X, is_row_streamable
 from ._doc_link import DocLinkMixin
 from ._input import SCALINGS, InputEncoder, is_table
 from ._input_layer import EncodedInputModule, InputLayer
+from ._kinds import Regression
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import BestValidScore, MultiTaskNet, NonFiniteLossError, check_precision
 from ._persistence import load_estimator, save_estimator
@@ -1131,7 +1132,8 @@ default="standard"
             )
         outputs = self._outputs(X)
         return {
-            encoder.task_.name: encoder.kind_.quantiles_encoded(output) * encoder.scale_
+            encoder.task_.name: cast(Regression, encoder.kind_).quantiles_encoded(output)
+            * encoder.scale_
             + encoder.mean_
             for encoder, output, keep in zip(self.encoders_, outputs, wanted, strict=True)
             if keep

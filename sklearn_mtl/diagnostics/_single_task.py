@@ -394,9 +394,10 @@ def compare_single_task(
         report[key] = np.asarray(values, dtype=np.float64)
     difference = np.asarray(report["difference"])
     p_values = np.asarray(report["p_value"])
-    report["significant"] = np.nan_to_num(p_values, nan=1.0) < alpha
+    significant = np.nan_to_num(p_values, nan=1.0) < alpha
+    report["significant"] = significant
     # Flag only what the test supports: a lower mean score is not yet negative transfer.
-    report["negative_transfer"] = (difference < 0) & report["significant"]
+    report["negative_transfer"] = (difference < 0) & significant
     if baseline is not None:
         for key, values in baseline_columns.items():
             report[key] = np.asarray(values, dtype=np.float64)
