@@ -147,11 +147,11 @@ def test_a_small_insignificant_loss_is_not_negative_transfer():
     """The issue's case: -0.0005 with p = 0.78 must not be flagged (nor painted red)."""
     from unittest import mock
 
-    from sklearn_mtl import diagnostics
+    from sklearn_mtl.diagnostics import _single_task
 
     X, y = make_mixed(n_samples=60)
     fake = (np.array(-0.0005), np.array(0.01), np.array(0.78))
-    with mock.patch.object(diagnostics, "_paired", return_value=fake):
+    with mock.patch.object(_single_task, "paired", return_value=fake):
         report = compare_single_task(
             MultiTaskNetEstimator(**{**FAST, "max_epochs": 2}), X, y, cv=KFold(2)
         )

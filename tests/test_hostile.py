@@ -394,7 +394,7 @@ def test_checkpoint_key_is_stable_across_processes_and_covers_all_rows(tmp_path)
             """
             import numpy as np, torch
             from sklearn_mtl import MultiTaskNetEstimator
-            from sklearn_mtl._persistence import _fit_key
+            from sklearn_mtl._checkpoint import _fit_key
 
             def trunk(n_features):
                 return torch.nn.Linear(n_features, 4)
