@@ -15,6 +15,7 @@ Gradient-level methods combine the tasks' gradients of the shared part of the ne
 
 from __future__ import annotations
 
+from .._registry import WEIGHTINGS as _WEIGHTINGS
 from ._aligned import AlignedMTL, aligned_coefficients  # noqa: F401 (not in __all__)
 from ._base import (
     BackwardContext,
@@ -40,35 +41,14 @@ from ._solvers import min_norm_simplex  # noqa: F401 (not in __all__)
 from ._uncertainty import UncertaintyWeighting
 from ._upgrad import UPGrad, upgrad_coefficients  # noqa: F401 (not in __all__)
 
-WEIGHTINGS: dict[str, type[LossWeighting]] = {
-    "fixed": FixedWeighting,
-    "uncertainty": UncertaintyWeighting,
-    "dwa": DynamicWeightAverage,
-    "rlw": RandomLossWeighting,
-    "geometric": GeometricLossStrategy,
-    "famo": FAMO,
-    "dbmtl": DBMTL,
-    "gradnorm": GradNorm,
-    "pcgrad": PCGrad,
-    "mgda": MGDA,
-    "cagrad": CAGrad,
-    "imtl": IMTL,
-    "nash": NashMTL,
-    "aligned": AlignedMTL,
-    "upgrad": UPGrad,
-}
+#: Every registered method by alias (``sklearn_mtl._registry.register_weighting``), in
+#: registration order: the imports above.
+WEIGHTINGS = _WEIGHTINGS
 
 #: Aliases of the methods that need per-task gradients (one backward pass per task).
-GRADIENT_LEVEL = (
-    "dbmtl",
-    "gradnorm",
-    "pcgrad",
-    "mgda",
-    "cagrad",
-    "imtl",
-    "nash",
-    "aligned",
-    "upgrad",
+#: They are the methods with a ``gradient_on`` parameter.
+GRADIENT_LEVEL = tuple(
+    alias for alias, cls in WEIGHTINGS.items() if "gradient_on" in cls._get_param_names()
 )
 
 

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from .._doc_link import DocLinkMixin
+from .._registry import register_weighting
 
 __all__ = [
     "BackwardContext",
@@ -267,6 +268,7 @@ class _FixedWeightingModule(LossLevelWeighting):
         return objective.detach()
 
 
+@register_weighting("fixed")
 class FixedWeighting(LossWeighting):
     """Static task weights: the loss is ``sum_t task_weights[t] * loss_t``.
 
