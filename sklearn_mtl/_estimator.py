@@ -772,8 +772,14 @@ default="standard"
             checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
             epochs = checkpoint.epochs_left
         refit = full_fit and not keep and self._refits() and split.valid is not None
-        with active_generators(generators):
-            self._run(split, epochs, full_fit and not refit, checkpoint)
+        if checkpoint is not None:  # for this run only: no part of the fitted model
+            checkpoint.attach(self.net_)
+        try:
+            with active_generators(generators):
+                self._run(split, epochs, full_fit and not refit)
+        finally:
+            if checkpoint is not None:
+                checkpoint.detach(self.net_)
         if refit:  # the same training on every row, for the chosen number of epochs
             chosen = smoothed_best_epoch(self.net_.history[:, "valid_loss"])
             self._warn_if_not_stopped(epochs, chosen)
@@ -984,17 +990,11 @@ default="standard"
         attach_relationships(net, self.record_task_affinity, self.task_relation, names)
         return net
 
-    def _run(
-        self,
-        split: SplitData,
-        epochs: int,
-        full_fit: bool = True,
-        checkpoint: FitCheckpoint | None = None,
-    ) -> None:
+    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> None:
         """Train through :func:`~sklearn_mtl._training.train`; report how training ended."""
         first_epoch = len(self.net_.history)
         try:
-            train(self.net_, split, epochs, checkpoint)
+            train(self.net_, split, epochs)
         except BaseException as error:
             # a non-finite loss (the last good weights restored), possibly followed by
             # a fault of a callback's on_train_end: the estimator stays consistent

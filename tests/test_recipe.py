@@ -246,7 +246,8 @@ def core(estimator):
 
 
 def test_auto_architecture_picks_task_offsets_for_disjoint_rows(tmp_path):
-    from sklearn_mtl.architectures import HardSharingModule, TaskOffsetsModule
+    from sklearn_mtl.architectures._hard import HardSharingModule
+    from sklearn_mtl.architectures._offsets import TaskOffsetsModule
 
     X, y, _ = disjoint_data(n_tasks=4, rows=20)
     est = MultiTaskNetEstimator(**SMALL, architecture="auto").fit(X, y)
