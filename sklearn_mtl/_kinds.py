@@ -450,8 +450,22 @@ class _ClassKind(TargetKind):
         return self.raw_from_proba(encoder, np.eye(len(encoder.classes_))[indices])
 
 
+class _LogitColumns(TargetKind):
+    """One logit per output column, binary cross-entropy (binary and multilabel tasks)."""
+
+    def loss(self):
+        return self._loss_or(_binary_cross_entropy)
+
+    def running_prediction(self, output):
+        return (output > 0).to(output.dtype)
+
+    def loss_group_key(self):
+        plain = not callable(self.task.loss) and self.task.class_weight is None
+        return (self.name,) if plain else None
+
+
 @register_kind
-class Binary(_ClassKind):
+class Binary(_LogitColumns, _ClassKind):
     """Two classes: one logit, binary cross-entropy."""
 
     name = "binary"
@@ -467,16 +481,6 @@ class Binary(_ClassKind):
 
     def n_outputs(self, encoder):
         return 1
-
-    def loss(self):
-        return self._loss_or(_binary_cross_entropy)
-
-    def running_prediction(self, output):
-        return (output > 0).to(output.dtype)
-
-    def loss_group_key(self):
-        plain = not callable(self.task.loss) and self.task.class_weight is None
-        return ("binary",) if plain else None
 
     def predict_encoded(self, encoder, raw):
         return (raw[:, 0] > 0).astype(np.int64)
@@ -520,7 +524,7 @@ class Multiclass(_ClassKind):
 
 
 @register_kind
-class Multilabel(TargetKind):
+class Multilabel(_LogitColumns):
     """Several 0/1 columns: one logit per label, binary cross-entropy per column."""
 
     name = "multilabel"
@@ -547,16 +551,6 @@ class Multilabel(TargetKind):
 
     def n_outputs(self, encoder):
         return len(encoder.positions)
-
-    def loss(self):
-        return self._loss_or(_binary_cross_entropy)
-
-    def running_prediction(self, output):
-        return (output > 0).to(output.dtype)
-
-    def loss_group_key(self):
-        plain = not callable(self.task.loss) and self.task.class_weight is None
-        return ("multilabel",) if plain else None
 
     def predict_encoded(self, encoder, raw):
         return (raw > 0).astype(np.int64)
