@@ -80,6 +80,9 @@ autosummary_context = {
     # names documented once, at the top level (see _templates/autosummary/module.rst)
     "toplevel": [name for name in sklearn_mtl.__all__ if not _is_module(name)],
     "submodules": [name for name in sklearn_mtl.__all__ if _is_module(name)],
+    # classes whose methods are written in private layers (the estimator's are in
+    # _estimator_fit.py, _estimator_predict.py, ...): documented as the class's own
+    "layered": ["MultiTaskNetEstimator"],
 }
 autodoc_typehints = "none"  # types are written in the numpydoc sections
 autodoc_member_order = "bysource"

@@ -1,0 +1,247 @@
+"""The estimator's fit orchestration: fit, partial_fit, the refit, how training ended."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from ._callbacks import (
+    _user_stacklevel,
+    report_end_of_training,
+    restored_epoch,
+)
+from ._checkpoint import FitCheckpoint
+from ._data import SplitData, TaskData
+from ._estimator_build import _NetBuilding
+from ._estimator_data import _as_tensor
+from ._net import NonFiniteLossError, check_precision
+from ._random import FitGenerators
+from ._random import active as active_generators
+from ._relationship import fitted_relationships
+from ._schedule import smoothed_best_epoch
+from ._threads import torch_threads
+from ._training import place_on_device, resolve_device, train
+
+
+class _Fitting(_NetBuilding):
+    """fit and partial_fit of :class:`~sklearn_mtl.MultiTaskNetEstimator`."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network on X and the tasks' labels in y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Features (a DataFrame's column names are kept in ``feature_names_in_``).
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+            Labels; NaN or None marks a missing label.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, applied in every task's loss.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        self._check_params()
+        keep = self.warm_start and hasattr(self, "net_")
+        return self._fit(X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=None)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch on X, y (initialising the model on the first call).
+
+        Early stopping does not apply. Labels of classification tasks must have been
+        seen in the first call, or be declared there with ``classes``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_columns)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : dict of str to array-like, default=None
+            On the first call, all class labels of some classification tasks.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        first = not hasattr(self, "net_")
+        if first:
+            self._check_params()
+        return self._fit(
+            X, y, sample_weight, epochs=1, keep=not first, classes=classes, full_fit=False
+        )
+
+    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True):
+        """Fit or continue fitting; ``full_fit`` is False for ``partial_fit`` (one epoch,
+        no early stopping, no checkpoint)."""
+        with torch_threads(self.n_threads):
+            return self._fit_with_threads(
+                X, y, sample_weight, epochs=epochs, keep=keep, classes=classes, full_fit=full_fit
+            )
+
+    def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit):
+        X = self._validate_X(X, reset=not keep)
+        table = self._table(y, X.shape[0])
+        weight = self._sample_weight(sample_weight, X)
+        if keep:
+            self._check_table_matches(table)
+        else:
+            self._fit_tasks(table, classes)
+        targets = np.concatenate([encoder.encode(table) for encoder in self.encoders_], axis=1)
+        if not keep:
+            self._disjoint_rows = self._labels_on_disjoint_rows(targets)
+        self._check_trainable(targets, weight)
+        data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        device = resolve_device(self.device)
+        validate = bool(self.early_stopping) and not (keep and self._refits())
+        split = self._split(data, seed, use_validation=full_fit and validate)
+        self._check_batch_norm(len(split.train))
+        split = place_on_device(split, device)
+        # The fit's own generators (initialisation, shuffling, dropout, random
+        # weightings): torch's global random state is neither used nor changed, so
+        # seeded fits in concurrent threads are reproducible (see _random.py).
+        generators = FitGenerators(seed, device)
+        if not keep:
+            self.net_ = self._build_net(X.shape[1], device, full_fit, generators.init)
+        self.net_.generator_ = generators.shuffle
+        self.net_.random_generators_ = generators
+        check_precision(self.precision, device, self.net_.criterion_.weighting)
+        self.net_.precision, self.net_.compile_module = self.precision, self.compile
+        self.net_.schedule_start_ = len(self.net_.history) if keep else 0
+        self.net_.schedule_off_ = not full_fit
+        checkpoint = None
+        if self.checkpoint_dir is not None and full_fit and not keep:
+            checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
+            epochs = checkpoint.epochs_left
+        refit = full_fit and not keep and self._refits() and split.valid is not None
+        if checkpoint is not None:  # for this run only: no part of the fitted model
+            checkpoint.attach(self.net_)
+        try:
+            with active_generators(generators):
+                self._run(split, epochs, full_fit and not refit)
+        finally:
+            if checkpoint is not None:
+                checkpoint.detach(self.net_)
+        if refit:  # the same training on every row, for the chosen number of epochs
+            chosen = smoothed_best_epoch(self.net_.history[:, "valid_loss"])
+            self._warn_if_not_stopped(epochs, chosen)
+            generators = FitGenerators(seed, device)  # the same initial weights
+            self.net_ = self._build_net(X.shape[1], device, False, generators.init)
+            self.net_.generator_ = generators.shuffle
+            self.net_.random_generators_ = generators
+            self.net_.precision, self.net_.compile_module = self.precision, self.compile
+            self.net_.schedule_start_, self.net_.schedule_off_ = 0, False
+            every_row = SplitData(data, None)
+            every_row = place_on_device(every_row, device)
+            with active_generators(generators):
+                self._run(every_row, chosen, full_fit=False)
+        self._after_training()
+        return self
+
+    def _labels_on_disjoint_rows(self, targets: np.ndarray) -> bool:
+        """Whether there are two tasks or more, all of one kind, and no row is labelled
+        for two of them."""
+        if len(self.encoders_) < 2 or len({e.kind for e in self.encoders_}) > 1:
+            return False
+        labelled = np.zeros(len(targets), dtype=np.int64)
+        start = 0
+        for encoder in self.encoders_:
+            stop = start + encoder.n_targets
+            labelled += ~np.isnan(targets[:, start:stop]).all(axis=1)
+            start = stop
+        return bool(labelled.max() <= 1)
+
+    def _warn_if_not_stopped(self, epochs: int, chosen: int) -> None:
+        """ConvergenceWarning when the validated run of "refit" used all its epochs."""
+        stopper = dict(self.net_.callbacks_).get("early_stopping")
+        history = self.net_.history
+        if stopper is None or stopper.stopped_ or len(history) < max(2, epochs):
+            return
+        if len(history) <= self.n_iter_no_change:  # too short a run to have stopped
+            return
+        warnings.warn(
+            f"max_epochs={self.max_epochs} ran out while the validation loss was still "
+            f"improving (it improved within the last n_iter_no_change="
+            f"{self.n_iter_no_change} epochs); the refit on all rows trains for {chosen} "
+            "epochs. Increase max_epochs to let early stopping choose.",
+            ConvergenceWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+    def _check_trainable(self, targets: np.ndarray, weight: torch.Tensor | None) -> None:
+        """Refuse data that would train a task on nothing: all its labelled rows weigh
+        0 (a loss of 0/0)."""
+        if weight is not None:
+            start = 0
+            w = weight.numpy()
+            for encoder in self.encoders_:
+                stop = start + encoder.n_targets
+                labelled = ~np.isnan(targets[:, start:stop]).all(axis=1)
+                if labelled.any() and not w[labelled].any():
+                    raise ValueError(
+                        f"Task {encoder.task_.name!r}: every row with a label has "
+                        "sample_weight 0, so the task has nothing to learn from. Give some "
+                        "of its rows a positive weight, or drop the task."
+                    )
+                start = stop
+
+    def _check_batch_norm(self, n_train: int) -> None:
+        if self.batch_norm and (n_train < 2 or self.batch_size < 2):
+            raise ValueError(
+                "batch_norm=True needs batches of at least 2 rows (batch statistics of "
+                f"one row are undefined); got batch_size={self.batch_size} and "
+                f"{n_train} training row(s)."
+            )
+
+    def _split(self, data: TaskData, seed: int, use_validation: bool) -> SplitData:
+        n_samples = len(data)
+        if not use_validation or n_samples < 2:
+            return SplitData(data, None)
+        n_valid = min(n_samples - 1, max(1, round(self.validation_fraction * n_samples)))
+        order = np.random.RandomState(seed).permutation(n_samples)
+        return SplitData(
+            data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid]))
+        )
+
+    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> None:
+        """Train through :func:`~sklearn_mtl._training.train`; report how training ended."""
+        first_epoch = len(self.net_.history)
+        try:
+            train(self.net_, split, epochs)
+        except BaseException as error:
+            # a non-finite loss (the last good weights restored), possibly followed by
+            # a fault of a callback's on_train_end: the estimator stays consistent
+            if isinstance(error, NonFiniteLossError) or isinstance(
+                error.__cause__, NonFiniteLossError
+            ):
+                self._after_training()
+            raise
+        if full_fit:
+            stopper = dict(self.net_.callbacks_).get("early_stopping")
+            n_run = len(self.net_.history) - first_epoch
+            report_end_of_training(self, self.net_, stopper, epochs, n_run)
+
+    def _after_training(self) -> None:
+        history = self.net_.history
+        self.history_ = history
+        self.n_iter_ = len(history)
+        names = [task.name for task in self.tasks_]
+        last = history[-1] if len(history) else {}
+        base = dict(zip(names, self._base_weights(names).tolist(), strict=True))
+        self.task_weights_ = {name: float(last.get(f"weight_{name}", base[name])) for name in names}
+        fitted_relationships(self)
+
+    @property
+    def best_epoch_(self) -> int | None:
+        history = self.__dict__.get("history_")
+        if history is None:
+            raise AttributeError(
+                f"This {type(self).__name__} is not fitted yet, so it has no best_epoch_."
+            )
+        return restored_epoch(history)
