@@ -35,7 +35,9 @@ Pipeline (one-hot, log1p of the money columns, StandardScaler).
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
+import os
 import shlex
 import sys
 import time
@@ -173,6 +175,13 @@ def main() -> None:
     parser.add_argument("--scalings", nargs="*", default=["standard"], choices=list(SCALINGS))
     parser.add_argument("--folds", type=int, help="first N folds only (default: all)")
     parser.add_argument("--max-epochs", type=int, help="estimator max_epochs (default: its own)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        help="estimator parameter NAME=VALUE (Python literal) for every model, repeatable",
+    )
+    parser.add_argument("--save", help="append every fold's scores to this CSV")
     parser.add_argument("--subsample", type=int, help="at most N rows per dataset")
     parser.add_argument("--nan", type=float, default=0.0, help="also fit with this NaN fraction")
     parser.add_argument("--strings", action="store_true", help="categories as strings")
@@ -185,9 +194,12 @@ def main() -> None:
         args.folds, args.max_epochs, args.subsample, args.nan = 1, 2, 300, 0.1
         args.datasets = ["student-performance", "energy-efficiency"]
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    for item in args.param:
+        name, _, value = item.partition("=")
+        params[name] = ast.literal_eval(value)
     root = data_dir(args.data_dir)
     command = shlex.join(["python", "benchmarks/raw_tables.py", *sys.argv[1:]])
-    print(f"{command}  # {datetime.date.today()}")
+    print(f"{command}  # {datetime.date.today()}", flush=True)
     if args.census:
         return run_census(args, params)
     acceptance = []
@@ -204,13 +216,16 @@ def main() -> None:
             for fold, (train, test) in enumerate(splits)
         )
         table = pd.DataFrame([row for rows in results for row in rows])
+        if args.save:
+            saved = table.assign(dataset=name, rows=len(dataset.X))
+            saved.to_csv(args.save, mode="a", header=not os.path.exists(args.save), index=False)
         cells, difference = summary(table)
         about = f", {dataset.description}" if dataset.description else ""
         seconds = time.perf_counter() - start
         print(f"\n{name} ({len(dataset.X)} rows, {len(splits)} folds{about}; {seconds:.0f}s)")
         print(cells.to_string())
         print("difference from the pipeline (mean over folds):")
-        print(difference.round(4).to_string())
+        print(difference.round(4).to_string(), flush=True)
         for model, row in difference.iterrows():
             if not str(model).endswith("nan"):
                 acceptance += [(name, model, task, value) for task, value in row.items()]

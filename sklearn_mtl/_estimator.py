@@ -194,7 +194,7 @@ default="from_dtype"
         encoded inside the network up to ``one_hot_max_categories`` categories and
         embedded (a learned vector per category) above; categories not seen in fit go
         to an unknown bucket (all zeros), and NaN is a category of its own.
-    numeric_scaling : {"standard", "squashing", "robust", "quantile"} or None, \
+    numeric_scaling : {"standard", "squashing", "robust", "quantile"}, None or dict, \
 default="standard"
         How the network scales the numeric columns, from statistics of the training
         rows, so that a raw table needs no scaler in front: "standard" uses the mean
@@ -204,10 +204,13 @@ default="standard"
         outliers and heavy tails; "robust" is the same without clipping; "quantile"
         maps each column to normal scores through its quantiles. Arrays, sparse
         matrices and memmaps are scaled too, batch by batch. None leaves the numbers as
-        they are (for an X already scaled by a Pipeline). Whatever the scaling, NaN in
-        a numeric column is replaced by the column's median and, where fit saw NaN in
-        that column, a missing indicator is added. See the user guide's "Raw tables"
-        page for the scalings measured on real tables.
+        they are (for an X already scaled by a Pipeline). A dict ``{column: method}``
+        chooses per column, by name (a DataFrame) or index, for example
+        ``{"income": "quantile", "age": None}``; the numeric columns it does not name
+        get "standard". Whatever the scaling, NaN in a numeric column is replaced by
+        the column's median and, where fit saw NaN in that column, a missing indicator
+        is added. See the user guide's "Raw tables" page for the scalings measured on
+        real tables.
     one_hot_max_categories : int, default=16
         Categorical columns with at most this many categories (NaN counting as one) are
         one-hot encoded; those with more are embedded. 0 embeds them all.

@@ -156,7 +156,7 @@ class _Parameters(BaseEstimator):
         "precision": [None, StrOptions({"bf16", "fp16"})],
         "compile": ["boolean", dict],
         "categorical_features": [None, StrOptions({"from_dtype"}), "array-like"],
-        "numeric_scaling": [None, StrOptions({s for s in SCALINGS if s is not None})],
+        "numeric_scaling": [None, StrOptions({s for s in SCALINGS if s is not None}), dict],
         "one_hot_max_categories": [Interval(Integral, 0, None, closed="left")],
         "n_threads": [None, numbers.Integral],
     }

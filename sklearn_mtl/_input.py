@@ -26,15 +26,12 @@ import scipy.sparse as sp
 
 from . import _data
 from ._data import gather_rows, is_row_streamable
+from ._scaling import SCALINGS, check_method, numeric_stats, resolve_scalings
 
 __all__ = ["SCALINGS", "ColumnSpec", "InputEncoder", "is_table"]
 
-SCALINGS = ("standard", "squashing", "robust", "quantile", None)
-"""Accepted ``numeric_scaling`` values."""
-
 _STATS_ROWS = 100_000  # at most this many (random) rows measure the numeric statistics,
 _STATS_VALUES = 10_000_000  # and at most about this many values
-_N_QUANTILES = 256
 _BLOCK = 256  # columns whose statistics are computed at once
 _NUMBER, _BOOL, _CATEGORY, _STRING = "number", "bool", "category", "string"
 _LABELS = {_CATEGORY, _STRING}  # kinds that hold labels matched by value: interchangeable
@@ -110,8 +107,10 @@ class InputEncoder:
         columns of category, string, object or boolean dtype categorical; a list of
         names or indices, or a boolean mask, also makes those (numeric) columns
         categorical; None makes none (a column of strings is then an error).
-    numeric_scaling : {"standard", "squashing", "robust", "quantile"} or None
-        How the input layer scales the numbers (see ``MultiTaskNetEstimator``).
+    numeric_scaling : {"standard", "squashing", "robust", "quantile"}, None or dict
+        How the input layer scales the numbers (see ``MultiTaskNetEstimator``): one
+        method for every numeric column, or ``{column name or index: method}`` (the
+        columns not named get "standard").
 
     Examples
     --------
@@ -143,10 +142,8 @@ class InputEncoder:
         -------
         self : InputEncoder
         """
-        if self.numeric_scaling not in SCALINGS:
-            raise ValueError(
-                f"numeric_scaling must be one of {list(SCALINGS)}; got {self.numeric_scaling!r}."
-            )
+        if not isinstance(self.numeric_scaling, dict):
+            check_method(self.numeric_scaling, "numeric_scaling")
         self.is_table_ = is_table(X)
         n_features = int(X.shape[1])
         declared = _declared_categorical(self.categorical_features, X, n_features)
@@ -180,6 +177,11 @@ class InputEncoder:
         )
         self.categorical_ = np.array(
             [j for j, c in enumerate(self.columns_) if c.categories is not None], dtype=np.int64
+        )
+        has_names = hasattr(X, "columns")
+        labels = [str(c) for c in X.columns] if has_names else list(range(n_features))
+        self.scalings_ = resolve_scalings(
+            self.numeric_scaling, labels, self.numeric_.tolist(), has_names
         )
         self._fit_numeric(X, random_state)
         return self
@@ -221,6 +223,7 @@ class InputEncoder:
             sample = (sample if rows is None else sample[rows])[:, self.numeric_]
         names = [self.columns_[j].name for j in self.numeric_]
         parts, missing_parts = [], []
+        with_knots = "quantile" in self.scalings_
         for start in range(0, len(names), _BLOCK):  # a block of columns at a time
             block = sample[:, start : start + _BLOCK]
             block = block.toarray() if sp.issparse(block) else block
@@ -236,14 +239,14 @@ class InputEncoder:
                     f"Column {names[start + j]!r} holds infinite values; replace them (for "
                     "example by NaN, which is imputed) before fitting."
                 )
-            parts.append(_dense_stats(block, missing, self.numeric_scaling))
+            methods = self.scalings_[start : start + _BLOCK]
+            parts.append(numeric_stats(block, missing, methods, with_knots))
             missing_parts.append(missing.any(axis=0))
         self.missing_ = np.concatenate(missing_parts) if parts else np.zeros(0, dtype=bool)
+        empty = numeric_stats(np.zeros((1, 0)), np.zeros((1, 0), bool), [], with_knots)
         self.stats_ = {
-            key: np.concatenate([part[key] for part in parts])
-            if parts
-            else np.zeros((0, _N_QUANTILES) if key == "knots" else 0)
-            for key in _dense_stats(np.zeros((1, 0)), np.zeros((1, 0), bool), self.numeric_scaling)
+            key: np.concatenate([part[key] for part in parts]) if parts else value
+            for key, value in empty.items()
         }
 
     # -- transform -----------------------------------------------------------------
@@ -315,9 +318,14 @@ class InputEncoder:
     # -- state ---------------------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able metadata and the arrays of numeric statistics (for the safe format)."""
+        scaling = self.numeric_scaling
         meta = {
             "categorical_features": _json_param(self.categorical_features),
-            "numeric_scaling": self.numeric_scaling,
+            # a dict as its [key, method] pairs (its keys may be column indices)
+            "numeric_scaling": [[k, m] for k, m in scaling.items()]
+            if isinstance(scaling, dict)
+            else scaling,
+            "scalings_": list(self.scalings_),
             "is_table_": self.is_table_,
             "sparse_": self.sparse_,
             "columns_": [spec.to_json() for spec in self.columns_],
@@ -329,9 +337,16 @@ class InputEncoder:
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> InputEncoder:
         """Rebuild an encoder from :meth:`state`'s output."""
-        encoder = cls(meta["categorical_features"], meta["numeric_scaling"])
-        if encoder.numeric_scaling not in SCALINGS:
-            raise ValueError(f"unknown numeric_scaling {encoder.numeric_scaling!r}")
+        scaling = meta["numeric_scaling"]
+        if isinstance(scaling, list):  # a dict, saved as its pairs
+            if not all(isinstance(pair, list) and len(pair) == 2 for pair in scaling):
+                raise ValueError(f"the saved numeric_scaling {scaling!r} is not a dict's pairs")
+            scaling = {_hashable(key): method for key, method in scaling}
+            for key, method in scaling.items():
+                check_method(method, f"the saved numeric_scaling[{key!r}]")
+        else:
+            check_method(scaling, "the saved numeric_scaling")
+        encoder = cls(meta["categorical_features"], scaling)
         encoder.is_table_ = bool(meta["is_table_"])
         encoder.sparse_ = bool(meta["sparse_"])
         encoder.columns_ = [ColumnSpec.from_json(state) for state in meta["columns_"]]
@@ -342,9 +357,23 @@ class InputEncoder:
             [j for j, c in enumerate(encoder.columns_) if c.categories is not None],
             dtype=np.int64,
         )
+        n_numeric = len(encoder.numeric_)
+        if "scalings_" in meta:  # absent from files saved before per-column scalings
+            scalings = meta["scalings_"]
+            if not isinstance(scalings, list) or len(scalings) != n_numeric:
+                raise ValueError(
+                    f"The saved input encoding has {n_numeric} numeric columns but the "
+                    f"scalings {scalings!r}."
+                )
+            for method in scalings:
+                check_method(method, "a saved column scaling")
+            encoder.scalings_ = list(scalings)
+        else:
+            check_method(scaling, "the saved numeric_scaling")
+            encoder.scalings_ = [scaling] * n_numeric
         arrays = dict(arrays)
         expected = {"missing_", "fill", "center", "scale"}
-        if encoder.numeric_scaling == "quantile":
+        if "quantile" in encoder.scalings_:
             expected.add("knots")
         if set(arrays) != expected:
             raise ValueError(
@@ -353,7 +382,6 @@ class InputEncoder:
             )
         encoder.missing_ = np.asarray(arrays.pop("missing_"), dtype=bool)
         encoder.stats_ = {name: np.asarray(value, np.float64) for name, value in arrays.items()}
-        n_numeric = len(encoder.numeric_)
         shapes = {name: value.shape for name, value in encoder.stats_.items()}
         shapes["missing_"] = encoder.missing_.shape
         if any(shape[:1] != (n_numeric,) for shape in shapes.values()) or (
@@ -365,11 +393,18 @@ class InputEncoder:
             )
         return encoder
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "stats_" in state and "scalings_" not in state:  # pickled before per-column scalings
+            self.scalings_ = [self.numeric_scaling] * len(self.numeric_)
+
     @property
     def needs_layer(self) -> bool:
         """Whether the network needs an input layer (else X goes in unchanged)."""
         return bool(
-            self.numeric_scaling is not None or len(self.categorical_) or self.missing_.any()
+            any(method is not None for method in self.scalings_)
+            or len(self.categorical_)
+            or self.missing_.any()
         )
 
 
@@ -466,6 +501,13 @@ def _python(value: Any) -> Any:
     return str(value)
 
 
+def _hashable(key: Any) -> Any:
+    """A saved dict key: a column name or index (anything else is a corrupt file)."""
+    if isinstance(key, bool) or not isinstance(key, str | int):
+        raise ValueError(f"the saved numeric_scaling has the key {key!r}, not a column")
+    return key
+
+
 def _json_param(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
@@ -519,35 +561,3 @@ def _declared_categorical(spec: Any, X: Any, n_features: int) -> np.ndarray:
             mask[names.index(name)] = True
         return mask
     raise ValueError(f"categorical_features must hold names, indices or booleans; got {spec!r}.")
-
-
-def _dense_stats(values: np.ndarray, missing: np.ndarray, scaling: Any) -> dict[str, np.ndarray]:
-    """Imputation value and scaling statistics of each numeric column (NaN ignored)."""
-    n_columns = values.shape[1]
-    fill = np.zeros(n_columns)
-    center = np.zeros(n_columns)
-    scale = np.ones(n_columns)
-    knots = np.zeros((n_columns, _N_QUANTILES if scaling == "quantile" else 0))
-    levels = np.linspace(0.0, 1.0, knots.shape[1])
-    for j in range(n_columns):
-        column = values[~missing[:, j], j] if missing[:, j].any() else values[:, j]
-        if column.size == 0:
-            continue
-        q25, median, q75 = np.quantile(column, [0.25, 0.5, 0.75])
-        fill[j] = median
-        if scaling in ("squashing", "robust"):
-            center[j] = median
-            spread = q75 - q25
-            if spread <= 0:  # more than half the rows share a value: min-max instead
-                spread = 0.5 * (column.max() - column.min())
-            scale[j] = spread if spread > 0 else 1.0
-        elif scaling == "standard":
-            center[j] = column.mean()
-            std = column.std()
-            scale[j] = std if std > 0 else 1.0
-        elif scaling == "quantile":
-            knots[j] = np.quantile(column, levels)
-    stats: dict[str, np.ndarray] = {"fill": fill, "center": center, "scale": scale}
-    if scaling == "quantile":
-        stats["knots"] = knots
-    return stats

@@ -64,19 +64,28 @@ class InputLayer(nn.Module):
     levels: torch.Tensor
     missing_columns: torch.Tensor
     one_hot_offsets: torch.Tensor
+    squash_columns: torch.Tensor
+    quantile_columns: torch.Tensor
 
     def __init__(self, encoder: InputEncoder, one_hot_max_categories: int):
         super().__init__()
         stats = encoder.stats_
         self.n_numeric = len(encoder.numeric_)
-        self.scaling = encoder.numeric_scaling
+        methods = list(encoder.scalings_)
+        # One method for every column, or "mixed" (a numeric_scaling dict).
+        self.scaling = methods[0] if len(set(methods)) == 1 else "mixed"
         self.register_buffer("fill", _tensor(stats["fill"]))
         self.register_buffer("center", _tensor(stats["center"]))
         self.register_buffer("scale", _tensor(stats["scale"]))
-        if "knots" in stats:
-            self.register_buffer("knots", _tensor(stats["knots"]))
+        quantile = np.array([j for j, m in enumerate(methods) if m == "quantile"], np.int64)
+        if len(quantile):
+            self.register_buffer("knots", _tensor(stats["knots"][quantile]))
             levels = np.linspace(0.0, 1.0, stats["knots"].shape[1])
             self.register_buffer("levels", _tensor(levels))
+        if self.scaling == "mixed":  # derived from the encoder: not saved with the weights
+            squash = np.array([j for j, m in enumerate(methods) if m == "squashing"], np.int64)
+            self.register_buffer("squash_columns", torch.from_numpy(squash), persistent=False)
+            self.register_buffer("quantile_columns", torch.from_numpy(quantile), persistent=False)
         self.register_buffer(
             "missing_columns", torch.from_numpy(np.flatnonzero(encoder.missing_).astype(np.int64))
         )
@@ -103,9 +112,16 @@ class InputLayer(nn.Module):
             return numbers
         if self.scaling == "quantile":
             return _normal_scores(numbers, self.knots, self.levels)
-        scaled = (numbers - self.center) / self.scale
+        scaled = (numbers - self.center) / self.scale  # identity for None and "quantile"
         if self.scaling == "squashing":
-            scaled = scaled / torch.sqrt(1 + (scaled / _CLIP) ** 2)
+            return _squash(scaled)
+        if self.scaling == "mixed":
+            if len(self.squash_columns):
+                squashed = _squash(scaled[:, self.squash_columns])
+                scaled = scaled.index_copy(1, self.squash_columns, squashed)
+            if len(self.quantile_columns):
+                scores = _normal_scores(numbers[:, self.quantile_columns], self.knots, self.levels)
+                scaled = scaled.index_copy(1, self.quantile_columns, scores)
         return scaled
 
     @torch.compiler.disable  # cheap, and its output then enters a compiled trunk as an input
@@ -126,6 +142,11 @@ class InputLayer(nn.Module):
         for position, embedding in zip(self.embedded_positions, self.embeddings, strict=True):
             parts.append(embedding(X[:, position].long()).to(X.dtype))
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
+def _squash(x: torch.Tensor) -> torch.Tensor:
+    """Smooth clipping to (-_CLIP, _CLIP)."""
+    return x / torch.sqrt(1 + (x / _CLIP) ** 2)
 
 
 def _normal_scores(x: torch.Tensor, knots: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:

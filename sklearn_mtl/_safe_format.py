@@ -82,6 +82,10 @@ def _encode(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
+        if any(isinstance(key, int | np.integer) for key in value):  # column indices
+            return {
+                "__mapping__": [[_encode(k, where), _encode(v, where)] for k, v in value.items()]
+            }
         encoded = {}
         for key, item in value.items():
             if not isinstance(key, str) or key.startswith("__"):
@@ -164,6 +168,14 @@ def _decode(value: Any, where: str) -> Any:
         return float(text)
     if "__tuple__" in value:
         return tuple(_decode(v, where) for v in value["__tuple__"])
+    if "__mapping__" in value:
+        pairs = value["__mapping__"]
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str | int)
+            for pair in pairs
+        ):
+            raise ValueError(f"{where}: a dict's [key, value] pairs with str or int keys expected.")
+        return {key: _decode(item, where) for key, item in pairs}
     if "__task__" in value:
         fields = value["__task__"]
         if not isinstance(fields, dict):

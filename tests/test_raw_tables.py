@@ -289,3 +289,88 @@ def test_robust_scale_falls_back_to_the_range():
     X[:, 1] = 7.0  # constant: centred, scale 1
     out = _layer_output(X, "robust")
     assert out[0, 0] == pytest.approx(2.0) and np.all(out[:, 1] == 0)
+
+
+# -- numeric_scaling per column -------------------------------------------------------------
+def test_per_column_scaling_matches_each_method():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.lognormal(size=500), rng.normal(size=500) * 50 + 3])
+    X = np.column_stack([X, rng.standard_t(2, size=500), rng.normal(size=500) * 1e4])
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    spec = {"a": "quantile", 1: "squashing", "c": None}  # "d" is not named: "standard"
+    encoder = InputEncoder(numeric_scaling=spec).fit(table)
+    assert encoder.scalings_ == ["quantile", "squashing", None, "standard"]
+    layer = InputLayer(encoder, one_hot_max_categories=16)
+    with torch.no_grad():
+        mixed = layer(torch.from_numpy(encoder.transform(table))).numpy()
+    for j, method in enumerate(encoder.scalings_):  # each column as if scaled alone
+        alone = _layer_output(X[:, [j]], method)[:, 0]
+        np.testing.assert_allclose(mixed[:, j], alone, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mixed[:, 2], X[:, 2].astype(np.float32))
+    np.testing.assert_allclose(
+        mixed[:, 3], StandardScaler().fit_transform(X[:, [3]])[:, 0], atol=1e-4
+    )
+
+
+def test_per_column_scaling_fits_saves_and_pickles(tmp_path):
+    X, y = make_table()
+    X.loc[::7, "income"] = np.nan
+    for spec in ({"income": "quantile", "age": None}, {0: "squashing", 1: "robust"}):
+        est = MultiTaskNetEstimator(**{**PARAMS, "max_epochs": 5}, numeric_scaling=spec)
+        expected = est.fit(X, y).predict(X)
+        assert est.numeric_scaling == spec  # the parameter is left as given
+        est.save(tmp_path / "model.mtl")
+        loaded = MultiTaskNetEstimator.load(tmp_path / "model.mtl")
+        assert loaded.numeric_scaling == spec
+        assert loaded.input_encoder_.scalings_ == est.input_encoder_.scalings_
+        pd.testing.assert_frame_equal(loaded.predict(X), expected)
+        pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(est)).predict(X), expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_per_column_scaling_is_searchable():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_table(n=120)
+    grid = {"numeric_scaling": ["standard", {"income": "quantile"}]}
+    est = MultiTaskNetEstimator(**{**PARAMS, "max_epochs": 2}, tasks={"spend": "regression"})
+    search = GridSearchCV(est, grid, cv=2).fit(X, y[["spend"]])
+    assert search.best_params_["numeric_scaling"] in grid["numeric_scaling"]
+    assert search.best_estimator_.input_encoder_.scalings_[0] in ("standard", "quantile")
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"salary": "robust"}, r"names 'salary', which is not a column of X; the columns are"),
+        ({"city": "robust"}, r"numeric_scaling\['city'\]: column 'city' is categorical"),
+        ({"income": "log"}, r"numeric_scaling\['income'\] must be one of \['standard'"),
+        ({7: "robust"}, "numeric_scaling index 7 is out of range for X with 5 columns"),
+        ({"income": "robust", 0: None}, "names column 'income' twice"),
+        ({1.5: "robust"}, r"keys must be column names \(str\) or indices \(int\); got 1.5"),
+        ({True: "robust"}, r"keys must be column names \(str\) or indices \(int\); got True"),
+    ],
+)
+def test_per_column_scaling_errors_name_the_column(spec, match):
+    X, y = make_table(n=50)
+    with pytest.raises(ValueError, match=match):
+        MultiTaskNetEstimator(**{**PARAMS, "max_epochs": 1}, numeric_scaling=spec).fit(X, y)
+
+
+def test_per_column_scaling_by_name_needs_names():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    est = MultiTaskNetEstimator(**{**PARAMS, "max_epochs": 1}, numeric_scaling={"a": "robust"})
+    with pytest.raises(ValueError, match="X has no column names; use column indices"):
+        est.fit(X, X[:, 0])
+    est.set_params(numeric_scaling={-1: "robust"}).fit(X, X[:, 0])
+    assert est.input_encoder_.scalings_ == ["standard", "robust"]
+
+
+def test_saved_dict_with_index_keys_round_trips_and_tampering_is_refused():
+    from sklearn_mtl._safe_format import _decode, _encode
+
+    value = {0: "robust", "age": None}
+    assert _decode(_encode(value, "numeric_scaling"), "numeric_scaling") == value
+    for bad in ({"__mapping__": [[[0], "robust"]]}, {"__mapping__": "robust"}):
+        with pytest.raises(ValueError, match="pairs with str or int keys expected"):
+            _decode(bad, "numeric_scaling")
