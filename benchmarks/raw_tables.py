@@ -166,6 +166,55 @@ def run_census(args, params: dict) -> None:
     print(difference.round(4).to_string())
 
 
+def rst_table(paths: list[str], max_tasks: int = 20) -> str:
+    """The acceptance table (reStructuredText) of the rows saved by ``--save``.
+
+    One line per dataset and task: rows, folds, the pipeline's and each raw model's
+    mean (standard deviation) over folds, and the raw model's difference from the
+    pipeline; a dataset with more than ``max_tasks`` tasks (school) gets one line
+    summarising its tasks instead (mean over tasks, the worst task, how many are within
+    0.01 of the pipeline or better).
+    """
+    table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    lines = []
+    for dataset, part in table.groupby("dataset", sort=False):
+        stats = part.groupby(["model", "task"])["score"].agg(["mean", "std"]).fillna(0.0)
+        pipe = stats.loc["pipeline"]
+        folds, rows = part["fold"].nunique(), int(part["rows"].iloc[0])
+        for model in [m for m in part["model"].unique() if m != "pipeline"]:
+            raw = stats.loc[model]
+            gap = raw["mean"] - pipe["mean"]
+            if len(gap) > max_tasks:
+                worst = gap.idxmin()
+                within = int((gap >= -0.01).sum())
+                cells = [
+                    f"{len(gap)} tasks: mean",
+                    f"{pipe['mean'].mean():.3f}",
+                    f"{raw['mean'].mean():.3f}",
+                    f"{gap.mean():+.3f} ({within}/{len(gap)} >= -0.01; "
+                    f"worst {worst} {gap[worst]:+.3f})",
+                ]
+                lines.append([dataset, str(rows), str(folds), *cells])
+                continue
+            for task in gap.index:
+                lines.append([
+                    dataset, str(rows), str(folds), str(task),
+                    f"{pipe.loc[task, 'mean']:.4f} ± {pipe.loc[task, 'std']:.3f}",
+                    f"{raw.loc[task, 'mean']:.4f} ± {raw.loc[task, 'std']:.3f}",
+                    f"{gap[task]:+.4f}",
+                ])  # fmt: skip
+    header = ["dataset", "rows", "folds", "task", "pipeline", "raw", "raw - pipeline"]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    rule = "  ".join("=" * width for width in widths)
+
+    def render(row: list[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+
+    return "\n".join([rule, render(header), rule, *map(render, lines), rule])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir")
@@ -182,6 +231,7 @@ def main() -> None:
         help="estimator parameter NAME=VALUE (Python literal) for every model, repeatable",
     )
     parser.add_argument("--save", help="append every fold's scores to this CSV")
+    parser.add_argument("--table", nargs="+", help="print the RST table of --save CSVs")
     parser.add_argument("--subsample", type=int, help="at most N rows per dataset")
     parser.add_argument("--nan", type=float, default=0.0, help="also fit with this NaN fraction")
     parser.add_argument("--strings", action="store_true", help="categories as strings")
@@ -190,6 +240,8 @@ def main() -> None:
     parser.add_argument("--thresholds", type=int, nargs="*", default=[0, 16, 1000])
     parser.add_argument("--smoke", action="store_true", help="300 rows, 2 epochs, 1 fold")
     args = parser.parse_args()
+    if args.table:
+        return print(rst_table(args.table))
     if args.smoke:
         args.folds, args.max_epochs, args.subsample, args.nan = 1, 2, 300, 0.1
         args.datasets = ["student-performance", "energy-efficiency"]
