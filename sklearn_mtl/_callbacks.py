@@ -4,7 +4,8 @@
 (a progress bar, or one line per epoch). :func:`report_end_of_training` says, after the
 fit, that early stopping stopped it (and which epoch's weights were restored), or warns
 with a :class:`~sklearn.exceptions.ConvergenceWarning` when ``max_epochs`` ran out
-while the model was still improving.
+while the model was still improving. :class:`BestValidScore` is skorch's early stopping
+as the estimator uses it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from tqdm.auto import tqdm
 
 from .tasks import DEFAULT_METRICS
@@ -257,3 +258,37 @@ def report_end_of_training(estimator, net, stopper, epochs_asked: int, epochs_ru
             ConvergenceWarning,
             stacklevel=_user_stacklevel(),
         )
+
+
+class BestValidScore(EarlyStopping):
+    """skorch's early stopping on ``valid_score``, inactive when there is no validation.
+
+    Marks each epoch in the history: ``valid_score_best`` is True where the score
+    improved by more than the threshold (the last such epoch is the one whose weights
+    are restored). ``stopped_`` tells whether it ended the fit.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stopped_ = False
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor not in net.history[-1]:
+            return
+        best_before = self.best_epoch_
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self.stopped_ = True
+            raise
+        finally:
+            net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ != best_before))
+
+    def on_train_end(self, net, **kwargs):
+        # No finished epoch (a non-finite loss or Ctrl-C in the first one): nothing to
+        # restore, and skorch would read an empty history.
+        if len(net.history) and getattr(self, "best_model_weights_", None) is not None:
+            super().on_train_end(net, **kwargs)
+        # A copy of the weights on the training device, in a plain attribute: a CUDA
+        # copy would not unpickle on a CPU-only machine, and it is not needed any more.
+        self.best_model_weights_ = None

@@ -19,8 +19,8 @@ import joblib
 import torch
 from skorch.callbacks import Callback
 
+from ._callbacks import BestValidScore
 from ._data import rows_as_tensor
-from ._net import BestValidScore
 from ._persistence import _cpu_tensors, _take, net_state, restore_net_state
 from ._safe_format import (
     FORMAT,

@@ -7,12 +7,13 @@ import copy
 import torch
 
 from ._callbacks import (
+    BestValidScore,
     EpochProgress,
 )
 from ._estimator_data import _DataChecks
 from ._input_layer import EncodedInputModule, InputLayer
 from ._losses import MultiTaskLoss, TaskLossSpec
-from ._net import BestValidScore, MultiTaskNet
+from ._net import MultiTaskNet
 from ._random import drawing_from, use_generator_dropout
 from ._relationship import attach as attach_relationships
 from ._schedule import LRSchedule

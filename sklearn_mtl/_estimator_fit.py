@@ -18,7 +18,8 @@ from ._checkpoint import FitCheckpoint
 from ._data import SplitData, TaskData
 from ._estimator_build import _NetBuilding
 from ._estimator_data import _as_tensor
-from ._net import NonFiniteLossError, check_precision
+from ._net_guard import NonFiniteLossError
+from ._net_speed import check_precision
 from ._random import FitGenerators
 from ._random import active as active_generators
 from ._relationship import fitted_relationships

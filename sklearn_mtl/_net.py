@@ -21,30 +21,32 @@ history, device handling, ``save_params`` and pickling. What this subclass chang
 - ``precision`` runs the forward passes under autocast (bf16, or fp16 with a gradient
   scaler on CUDA) and ``compile_module`` compiles the module's two halves with
   ``torch.compile``.
+
+Two parts live in their own modules: the NaN/inf guard (:class:`NonFiniteLossError`, the
+last good weights) in ``_net_guard.py``, a base class of the net; fused optimizers,
+precisions and compilation in ``_net_speed.py``. Early stopping's callback,
+:class:`~sklearn_mtl._callbacks.BestValidScore`, is in ``_callbacks.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, EpochTimer
+from skorch.callbacks import Callback, EpochTimer
 
 from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_tensor
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
+from ._net_guard import NonFiniteLossError, _DivergenceGuard
+from ._net_speed import PRECISIONS, _can_fuse, _Compiled, _no_donated_buffers
 from ._pairwise import PairwiseMean
 from .architectures._base import decayed_parameters
-from .weighting import BackwardContext, LossLevelWeighting
-
-PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
+from .weighting import BackwardContext
 
 # Working state of a fit (epoch buffers, a copy of the last good weights): freed when
 # training ends, never part of the model (a CUDA tensor kept in a plain attribute would
@@ -65,51 +67,7 @@ _TRAINING_STATE = (
 _TRANSIENT = (*_TRAINING_STATE, "compiled_parts_", "grad_scaler_")
 
 
-class NonFiniteLossError(ValueError, FloatingPointError):
-    """The training loss of a task became NaN or infinite.
-
-    Raised by ``fit`` at the end of the epoch where it happened, after the weights of
-    the last epoch whose losses were finite have been restored (the estimator stays
-    usable). A ``ValueError`` (as scikit-learn's MLP raises for diverging weights) and
-    a ``FloatingPointError``.
-    """
-
-
-class BestValidScore(EarlyStopping):
-    """skorch's early stopping on ``valid_score``, inactive when there is no validation.
-
-    Marks each epoch in the history: ``valid_score_best`` is True where the score
-    improved by more than the threshold (the last such epoch is the one whose weights
-    are restored). ``stopped_`` tells whether it ended the fit.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
-        self.stopped_ = False
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.monitor not in net.history[-1]:
-            return
-        best_before = self.best_epoch_
-        try:
-            super().on_epoch_end(net, **kwargs)
-        except KeyboardInterrupt:
-            self.stopped_ = True
-            raise
-        finally:
-            net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ != best_before))
-
-    def on_train_end(self, net, **kwargs):
-        # No finished epoch (a non-finite loss or Ctrl-C in the first one): nothing to
-        # restore, and skorch would read an empty history.
-        if len(net.history) and getattr(self, "best_model_weights_", None) is not None:
-            super().on_train_end(net, **kwargs)
-        # A copy of the weights on the training device, in a plain attribute: a CUDA
-        # copy would not unpickle on a CPU-only machine, and it is not needed any more.
-        self.best_model_weights_ = None
-
-
-class MultiTaskNet(NeuralNet):
+class MultiTaskNet(_DivergenceGuard):
     """skorch ``NeuralNet`` for a ``MultiTaskModule``.
 
     ``module`` and ``criterion`` are passed as initialised instances; ``criterion`` is a
@@ -121,14 +79,12 @@ class MultiTaskNet(NeuralNet):
 
     ``precision`` (None, "bf16" or "fp16") and ``compile_module`` (bool, or a dict of
     ``torch.compile`` keyword arguments) are the estimator's ``precision`` and
-    ``compile``, checked there (see :func:`check_precision`).
+    ``compile``, checked there (see :func:`~sklearn_mtl._net_speed.check_precision`).
     """
 
     criterion_: MultiTaskLoss
-    step_in_epoch_: int
     batch_recorded_: bool = False
     grad_listeners_: bool = True  # set per epoch: does any callback implement on_grad_computed
-    finite_steps_: torch.Tensor
 
     def __init__(
         self,
@@ -233,72 +189,6 @@ class MultiTaskNet(NeuralNet):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         for key in _TRAINING_STATE:
             self.__dict__.pop(key, None)
-
-    def _keep_good_state(self) -> None:
-        """Copy the weights (on their device): the state to return to after a NaN."""
-        self.last_good_state_ = {
-            "module": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
-            "criterion": {k: v.detach().clone() for k, v in self.criterion_.state_dict().items()},
-            "epoch": len(self.history),
-        }
-
-    def _track_non_finite(self, losses: torch.Tensor, present: torch.Tensor) -> None:
-        """Count, on the device (no sync), the steps where each task's loss was finite.
-
-        Two operations a step. Weights that became NaN stay NaN, so the task that
-        diverged first is the one with the most non-finite steps (see ``_check_finite``).
-        """
-        self.step_in_epoch_ += 1
-        finite = torch.isfinite(losses.detach())
-        if present is not self.criterion_.all_present:
-            finite |= ~present
-        self.finite_steps_ += finite
-
-    def _check_finite(self, losses: np.ndarray, present: np.ndarray) -> None:
-        """Raise :class:`NonFiniteLossError` (after restoring good weights) on NaN/inf."""
-        parameters = [p for p in self.module_.parameters()]
-        parameters += list(self.criterion_.parameters())
-        finite_parameters = bool(
-            torch.stack([torch.isfinite(p).all() for p in parameters]).all().cpu()
-            if parameters
-            else True
-        )
-        bad = [
-            spec.name
-            for spec, loss, seen in zip(self.criterion_.specs, losses, present, strict=True)
-            if seen and not np.isfinite(loss)
-        ]
-        if not bad and finite_parameters:
-            self._keep_good_state()
-            return
-        non_finite = self.step_in_epoch_ - self.finite_steps_.cpu().numpy()
-        if non_finite.max() > 0:  # name the task(s) that went first, not those they dragged
-            names = [spec.name for spec in self.criterion_.specs]
-            most = non_finite.max()
-            bad = [name for name, steps in zip(names, non_finite, strict=True) if steps == most]
-        good = getattr(self, "last_good_state_", None)
-        epoch = len(self.history)
-        if good is not None:
-            self.module_.load_state_dict(good["module"])
-            self.criterion_.load_state_dict(good["criterion"], strict=False)
-            self.initialize_optimizer()
-            restored = (
-                f"the weights of epoch {good['epoch']} were restored"
-                if good["epoch"] >= 1
-                else "the initial weights were restored"
-            )
-        else:  # pragma: no cover - on_train_begin always keeps a state
-            restored = "no earlier weights were kept"
-        what = (
-            f"the training loss of task(s) {bad} became NaN or infinite"
-            if bad
-            else "the network's weights became NaN or infinite"
-        )
-        raise NonFiniteLossError(
-            f"Training diverged in epoch {epoch}: {what}; {restored} and the optimizer "
-            "state was reset. Lower the learning rate (lr), standardise X, or check "
-            "these tasks' labels."
-        )
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -553,90 +443,3 @@ class MultiTaskNet(NeuralNet):
             for chunk, name in zip(chunks, names, strict=True):
                 chunk.append(outputs[name].float())
         return [torch.cat(chunk).cpu().numpy() for chunk in chunks]
-
-
-def _can_fuse(optimizer: Any, params: dict, device: torch.device) -> bool:
-    """Whether to pass ``fused=True``: a torch optimizer with a fused kernel, not overridden."""
-    if not (isinstance(optimizer, type) and issubclass(optimizer, _FUSED_OPTIMIZERS)):
-        return False
-    if {"fused", "foreach", "differentiable"} & set(params):
-        return False
-    if "fused" not in inspect.signature(optimizer.__init__).parameters:
-        return False
-    return device.type in ("cpu", "cuda")
-
-
-class _Compiled:
-    """A ``torch.compile``-d function whose compilation errors say how to do without it.
-
-    Graphs are compiled without AOTAutograd's donated buffers (see
-    :func:`_no_donated_buffers`); a (re)compilation happens inside a call.
-    """
-
-    def __init__(self, function: Callable):
-        self.function = function
-
-    def __call__(self, *args: Any) -> Any:
-        try:
-            with _no_donated_buffers():
-                return self.function(*args)
-        except Exception as error:
-            if not _is_compile_error(error):
-                raise
-            first_line = (str(error).strip().splitlines() or [""])[0][:300]
-            raise RuntimeError(
-                "compile=True: torch.compile could not compile the network on this machine "
-                f"({type(error).__name__}: {first_line}). On a CPU, torch.compile needs a "
-                "working C++ compiler; fit with compile=False, or pass "
-                "compile={'backend': 'aot_eager'} to compile without code generation."
-            ) from error
-
-
-def _no_donated_buffers() -> contextlib.AbstractContextManager:
-    """``torch.compile`` without AOTAutograd's *donated buffers*, for compiling and backward.
-
-    That optimisation lets a compiled backward reuse the memory of the intermediates
-    saved for it, so the graph can be differentiated only once. Gradient-level
-    weightings and affinity tracking differentiate each task's loss through the same
-    graph (``retain_graph=True``), which then fails ("compiled with non-empty donated
-    buffers") as soon as a compiled part saves an intermediate, e.g. a hidden head
-    layer. AOTAutograd reads the flag when it compiles a graph and again in each
-    backward, so both run under it.
-    """
-    return torch._functorch.config.patch(donated_buffer=False)
-
-
-def _is_compile_error(error: BaseException) -> bool:
-    module = type(error).__module__ or ""
-    return module.startswith(("torch._dynamo", "torch._inductor"))
-
-
-def check_precision(precision: str | None, device: torch.device, weighting: Any) -> None:
-    """Raise a clear error for a precision that the device or the weighting cannot use.
-
-    Parameters
-    ----------
-    precision : None, "bf16" or "fp16"
-        The estimator's ``precision``.
-    device : torch.device
-        The training device.
-    weighting : WeightingModule or None
-        The fit's loss weighting (fp16 needs a loss-level one); None skips that check.
-    """
-    if precision is None or precision == "bf16":
-        return
-    if precision != "fp16":
-        raise ValueError(
-            f"precision={precision!r} is not supported; expected None, 'bf16' or 'fp16'."
-        )
-    if device.type != "cuda":
-        raise ValueError(
-            "precision='fp16' needs a CUDA device (its gradient scaler works there only); "
-            f"got device={str(device)!r}. Use precision='bf16' on a CPU."
-        )
-    if weighting is not None and not isinstance(weighting, LossLevelWeighting):
-        raise ValueError(
-            "precision='fp16' works with loss-level weightings only, not with "
-            f"{type(weighting).__name__}: the gradient scaler would distort the per-task "
-            "gradients that a gradient-level method compares. Use precision='bf16'."
-        )

@@ -120,7 +120,7 @@ def train(
     """Run ``epochs`` epochs of ``net`` on ``split`` through skorch's ``partial_fit``.
 
     The checkpoint, when given, is attached for this run only (it is no part of the
-    fitted model). A :class:`~sklearn_mtl._net.NonFiniteLossError` propagates, after
+    fitted model). A :class:`~sklearn_mtl._net_guard.NonFiniteLossError` propagates, after
     the net has restored its last good weights and ended training.
     """
     if checkpoint is not None:

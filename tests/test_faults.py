@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net import NonFiniteLossError
+from sklearn_mtl._net_guard import NonFiniteLossError
 
 pytest.importorskip("safetensors")
 

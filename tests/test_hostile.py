@@ -8,7 +8,7 @@ import pytest
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net import NonFiniteLossError
+from sklearn_mtl._net_guard import NonFiniteLossError
 from sklearn_mtl.metrics import UnseenLabelWarning, make_task_scorer
 
 TINY = {"hidden_layer_sizes": (4,), "max_epochs": 2, "batch_size": 16, "random_state": 0}

@@ -13,7 +13,7 @@ import torch
 from conftest import make_mixed
 
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net import _can_fuse, check_precision
+from sklearn_mtl._net_speed import _can_fuse, check_precision
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 FAST = {"hidden_layer_sizes": (8,), "max_epochs": 2, "batch_size": 64, "random_state": 0}

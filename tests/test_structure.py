@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sklearn_mtl
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net import check_precision
+from sklearn_mtl._net_speed import check_precision
 from sklearn_mtl._pairwise import PairwiseMean
 from sklearn_mtl._registry import OPTIMIZERS, WEIGHTINGS, Registry
 from sklearn_mtl._training import resolve_device, resolve_optimizer

@@ -1,0 +1,95 @@
+"""Divergence of a fit: :class:`NonFiniteLossError`, and the net's last good weights.
+
+The net counts on the device, step by step, where each task's loss stayed finite
+(no sync), and at each epoch end either keeps a copy of the weights or restores the
+last one kept and raises :class:`NonFiniteLossError` naming the task that diverged first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+
+
+class NonFiniteLossError(ValueError, FloatingPointError):
+    """The training loss of a task became NaN or infinite.
+
+    Raised by ``fit`` at the end of the epoch where it happened, after the weights of
+    the last epoch whose losses were finite have been restored (the estimator stays
+    usable). A ``ValueError`` (as scikit-learn's MLP raises for diverging weights) and
+    a ``FloatingPointError``.
+    """
+
+
+class _DivergenceGuard(NeuralNet):
+    """The part of :class:`~sklearn_mtl._net.MultiTaskNet` that notices NaN/inf losses."""
+
+    step_in_epoch_: int
+    finite_steps_: torch.Tensor
+
+    def _keep_good_state(self) -> None:
+        """Copy the weights (on their device): the state to return to after a NaN."""
+        self.last_good_state_ = {
+            "module": {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
+            "criterion": {k: v.detach().clone() for k, v in self.criterion_.state_dict().items()},
+            "epoch": len(self.history),
+        }
+
+    def _track_non_finite(self, losses: torch.Tensor, present: torch.Tensor) -> None:
+        """Count, on the device (no sync), the steps where each task's loss was finite.
+
+        Two operations a step. Weights that became NaN stay NaN, so the task that
+        diverged first is the one with the most non-finite steps (see ``_check_finite``).
+        """
+        self.step_in_epoch_ += 1
+        finite = torch.isfinite(losses.detach())
+        if present is not self.criterion_.all_present:
+            finite |= ~present
+        self.finite_steps_ += finite
+
+    def _check_finite(self, losses: np.ndarray, present: np.ndarray) -> None:
+        """Raise :class:`NonFiniteLossError` (after restoring good weights) on NaN/inf."""
+        parameters = [p for p in self.module_.parameters()]
+        parameters += list(self.criterion_.parameters())
+        finite_parameters = bool(
+            torch.stack([torch.isfinite(p).all() for p in parameters]).all().cpu()
+            if parameters
+            else True
+        )
+        bad = [
+            spec.name
+            for spec, loss, seen in zip(self.criterion_.specs, losses, present, strict=True)
+            if seen and not np.isfinite(loss)
+        ]
+        if not bad and finite_parameters:
+            self._keep_good_state()
+            return
+        non_finite = self.step_in_epoch_ - self.finite_steps_.cpu().numpy()
+        if non_finite.max() > 0:  # name the task(s) that went first, not those they dragged
+            names = [spec.name for spec in self.criterion_.specs]
+            most = non_finite.max()
+            bad = [name for name, steps in zip(names, non_finite, strict=True) if steps == most]
+        good = getattr(self, "last_good_state_", None)
+        epoch = len(self.history)
+        if good is not None:
+            self.module_.load_state_dict(good["module"])
+            self.criterion_.load_state_dict(good["criterion"], strict=False)
+            self.initialize_optimizer()
+            restored = (
+                f"the weights of epoch {good['epoch']} were restored"
+                if good["epoch"] >= 1
+                else "the initial weights were restored"
+            )
+        else:  # pragma: no cover - on_train_begin always keeps a state
+            restored = "no earlier weights were kept"
+        what = (
+            f"the training loss of task(s) {bad} became NaN or infinite"
+            if bad
+            else "the network's weights became NaN or infinite"
+        )
+        raise NonFiniteLossError(
+            f"Training diverged in epoch {epoch}: {what}; {restored} and the optimizer "
+            "state was reset. Lower the learning rate (lr), standardise X, or check "
+            "these tasks' labels."
+        )
