@@ -19,7 +19,7 @@ from ._data import check_streamed_X, is_row_streamable
 from ._estimator_params import _Parameters
 from ._input import InputEncoder, is_table
 from ._targets import TargetTable, as_target_table
-from .tasks import TaskEncoder, resolve_tasks
+from ._task_encoding import fit_encoders
 
 
 class _DataChecks(_Parameters):
@@ -121,10 +121,7 @@ class _DataChecks(_Parameters):
 
     def _fit_tasks(self, table: TargetTable, classes) -> None:
         classes = classes or {}
-        self.encoders_ = [
-            TaskEncoder(task, positions).fit(table, classes.get(task.name))
-            for task, positions in resolve_tasks(self.tasks, table)
-        ]
+        self.encoders_ = fit_encoders(self.tasks, table, classes)
         self.tasks_ = [encoder.task_ for encoder in self.encoders_]
         self._n_target_columns = len(table.columns)
         self._target_names = table.names

@@ -24,6 +24,7 @@ from ._random import FitGenerators
 from ._random import active as active_generators
 from ._relationship import fitted_relationships
 from ._schedule import smoothed_best_epoch
+from ._task_encoding import encode_targets
 from ._threads import torch_threads
 from ._training import place_on_device, resolve_device, train
 
@@ -92,7 +93,7 @@ class _Fitting(_NetBuilding):
             self._check_table_matches(table)
         else:
             self._fit_tasks(table, classes)
-        targets = np.concatenate([encoder.encode(table) for encoder in self.encoders_], axis=1)
+        targets = encode_targets(self.encoders_, table)
         if not keep:
             self._disjoint_rows = self._labels_on_disjoint_rows(targets)
         self._check_trainable(targets, weight)
@@ -150,13 +151,17 @@ class _Fitting(_NetBuilding):
         for two of them."""
         if len(self.encoders_) < 2 or len({e.kind for e in self.encoders_}) > 1:
             return False
-        labelled = np.zeros(len(targets), dtype=np.int64)
-        start = 0
-        for encoder in self.encoders_:
-            stop = start + encoder.n_targets
-            labelled += ~np.isnan(targets[:, start:stop]).all(axis=1)
-            start = stop
-        return bool(labelled.max() <= 1)
+        labelled = self._labelled_rows(targets)  # (rows, tasks)
+        return bool(labelled.sum(axis=1).max() <= 1)
+
+    def _labelled_rows(self, targets: np.ndarray) -> np.ndarray:
+        """Boolean (n_samples, n_tasks): whether each row has a label of each task."""
+        present = ~np.isnan(targets)
+        widths = [encoder.n_targets for encoder in self.encoders_]
+        if all(width == 1 for width in widths):
+            return present
+        starts = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.intp)
+        return np.logical_or.reduceat(present, starts, axis=1)
 
     def _warn_if_not_stopped(self, epochs: int, chosen: int) -> None:
         """ConvergenceWarning when the validated run of "refit" used all its epochs."""
@@ -179,18 +184,15 @@ class _Fitting(_NetBuilding):
         """Refuse data that would train a task on nothing: all its labelled rows weigh
         0 (a loss of 0/0)."""
         if weight is not None:
-            start = 0
-            w = weight.numpy()
-            for encoder in self.encoders_:
-                stop = start + encoder.n_targets
-                labelled = ~np.isnan(targets[:, start:stop]).all(axis=1)
-                if labelled.any() and not w[labelled].any():
-                    raise ValueError(
-                        f"Task {encoder.task_.name!r}: every row with a label has "
-                        "sample_weight 0, so the task has nothing to learn from. Give some "
-                        "of its rows a positive weight, or drop the task."
-                    )
-                start = stop
+            labelled = self._labelled_rows(targets)
+            weighed = (labelled & (weight.numpy() != 0)[:, None]).any(axis=0)
+            for index in np.flatnonzero(labelled.any(axis=0) & ~weighed):
+                encoder = self.encoders_[index]
+                raise ValueError(
+                    f"Task {encoder.task_.name!r}: every row with a label has "
+                    "sample_weight 0, so the task has nothing to learn from. Give some "
+                    "of its rows a positive weight, or drop the task."
+                )
 
     def _check_batch_norm(self, n_train: int) -> None:
         if self.batch_norm and (n_train < 2 or self.batch_size < 2):

@@ -38,7 +38,8 @@ from ._task_losses import (
 )
 
 if TYPE_CHECKING:
-    from .tasks import Task, TaskEncoder
+    from ._task_encoding import TaskEncoder
+    from .tasks import Task
 
 __all__ = ["KIND_CLASSES", "TargetKind", "kind_of", "register_kind"]
 

@@ -42,8 +42,8 @@ from ._safe_format import (
     _versions,
     _write_archive,
 )
+from ._task_encoding import TaskEncoder
 from .architectures._heads import fuse_legacy_optimizer_state
-from .tasks import TaskEncoder
 
 __all__ = [
     "FORMAT_VERSION",

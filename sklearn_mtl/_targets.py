@@ -26,6 +26,10 @@ class TargetTable:
         Whether y was a pandas DataFrame.
     is_1d : bool
         Whether y was one-dimensional (a single column).
+    matrix : ndarray of shape (n_samples, n_columns) or None
+        The same labels as one 2-D real-number array (float or integer), when y was
+        one or a DataFrame of float columns: the columns are then its columns, and
+        per-column statistics can be taken for all of them in one pass.
     """
 
     columns: list[np.ndarray]
@@ -33,6 +37,7 @@ class TargetTable:
     categorical: list[bool]
     is_frame: bool
     is_1d: bool
+    matrix: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -68,6 +73,10 @@ def as_target_table(y: Any) -> TargetTable:
         if len(set(names)) != len(names):
             raise ValueError(f"y has duplicate column names: {names}.")
         table = TargetTable(columns, names, categorical, is_frame=True, is_1d=False)
+        if y.shape[1] and all(
+            isinstance(dtype, np.dtype) and dtype.kind == "f" for dtype in y.dtypes
+        ):
+            table.matrix = y.to_numpy(dtype=np.float64)
     elif hasattr(y, "iloc"):  # pandas Series
         name = None if y.name is None else [str(y.name)]
         table = TargetTable(
@@ -75,11 +84,14 @@ def as_target_table(y: Any) -> TargetTable:
         )
     else:
         array = _as_label_array(y)
+        numeric = array.dtype.kind in "fiu"
         if array.ndim == 1:
             table = TargetTable([array], None, [False], is_frame=False, is_1d=True)
+            table.matrix = array[:, None] if numeric else None
         elif array.ndim == 2:
             columns = [array[:, j] for j in range(array.shape[1])]
             table = TargetTable(columns, None, [False] * len(columns), is_frame=False, is_1d=False)
+            table.matrix = array if numeric else None
         else:
             raise ValueError(
                 f"y must be 1-D or 2-D (n_samples, n_columns); got an array of shape {array.shape}."

@@ -35,8 +35,9 @@ from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from ._kinds import KIND_CLASSES, TargetKind
 from ._targets import TargetTable, missing_mask
+from ._task_encoding import TaskEncoder
 from ._unwrap import fitted_estimator
-from .tasks import Task, TaskEncoder
+from .tasks import Task
 
 __all__ = [
     "METRICS",

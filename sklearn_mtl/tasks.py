@@ -1,30 +1,24 @@
-"""Tasks: what each target is, and how its labels are encoded for the network.
+"""Tasks: what each target is.
 
 A :class:`Task` is the user's declaration (name, kind, columns of y). At fit, the
-estimator resolves the declarations against y (``resolve_tasks``), inferring kinds
-where none was given, and fits one ``TaskEncoder`` per task, which turns labels into
-the float targets of the network and the network's outputs back into labels.
+estimator resolves the declarations against y, inferring kinds where none was given,
+and fits one encoder per task, which turns labels into the float targets of the
+network and the network's outputs back into labels (both in the private
+``sklearn_mtl._task_encoding``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
-from ._kinds import KIND_CLASSES, TargetKind, kind_of
-from ._targets import (
-    TargetTable,
-    check_finite_labels,
-    missing_mask,
-    numeric_or_none,
-    unique_labels,
-)
+from ._kinds import KIND_CLASSES, kind_of
 
-# The public name; the encoder, the resolution of tasks against y and the constants
-# are the package's own (the documentation quotes the constants).
+# The public name; the constants are the package's own (the documentation quotes them).
 __all__ = ["Task"]
 
 KINDS = tuple(KIND_CLASSES)
@@ -220,259 +214,11 @@ def check_options(task: Task) -> None:
             )
 
 
-def _declared_tasks(tasks: object) -> list[Task]:
-    """Turn the ``tasks`` parameter (list of Task, dict, or None) into a list."""
-    if isinstance(tasks, Task):
-        return [tasks]
-    if isinstance(tasks, Mapping):
-        return [Task(str(name), kind) for name, kind in tasks.items()]
-    if isinstance(tasks, Sequence) and not isinstance(tasks, str):
-        declared = []
-        for task in tasks:
-            if isinstance(task, Task):
-                declared.append(task)
-            elif isinstance(task, str):
-                declared.append(Task(task))
-            else:
-                raise TypeError(f"tasks must hold Task objects or task names; got {task!r}.")
-        return declared
-    raise TypeError(
-        "tasks must be None, a list of Task objects, or a dict {name: kind}; "
-        f"got {type(tasks).__name__}."
-    )
+def __getattr__(name: str) -> Any:
+    """``TaskEncoder`` and ``resolve_tasks`` moved to ``sklearn_mtl._task_encoding``:
+    estimators pickled before the move name ``sklearn_mtl.tasks.TaskEncoder``."""
+    if name in ("TaskEncoder", "resolve_tasks"):
+        from . import _task_encoding
 
-
-def _position_of(task: Task, column: str | int, table: TargetTable) -> int:
-    n_columns = len(table.columns)
-    if isinstance(column, str):
-        if table.names is None:
-            raise ValueError(
-                f"Task {task.name!r} names column {column!r}, but y has no column names; "
-                "use integer positions or pass y as a DataFrame."
-            )
-        if column not in table.names:
-            raise ValueError(
-                f"Task {task.name!r} names column {column!r}, which is not in y "
-                f"(columns: {table.names})."
-            )
-        return table.names.index(column)
-    if not -n_columns <= column < n_columns:
-        raise ValueError(
-            f"Task {task.name!r} names column position {column}, but y has {n_columns} column(s)."
-        )
-    return column % n_columns
-
-
-def resolve_tasks(tasks: object, table: TargetTable) -> list[tuple[Task, tuple[int, ...]]]:
-    """Match task declarations to the columns of y.
-
-    Parameters
-    ----------
-    tasks : None, list of Task or dict
-        The estimator's ``tasks`` parameter.
-    table : TargetTable
-        The columns of y.
-
-    Returns
-    -------
-    list of (Task, tuple of int)
-        Each task with the positions of its columns in y; kinds are not inferred yet.
-    """
-    n_columns = len(table.columns)
-    if tasks is None:
-        names = table.names or [f"task{j}" for j in range(n_columns)]
-        return [(Task(name), (j,)) for j, name in enumerate(names)]
-
-    declared = _declared_tasks(tasks)
-    if not declared:
-        raise ValueError("tasks is empty: declare at least one task.")
-    names = [task.name for task in declared]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"Task names must be unique; repeated: {duplicates}.")
-    for index, task in enumerate(declared):
-        unknown = [name for name in task.inputs_from if name not in names[:index]]
-        if unknown:
-            raise ValueError(
-                f"Task {task.name!r} takes inputs from {unknown}, which are not tasks "
-                f"declared before it ({names[:index]})."
-            )
-
-    claimed: dict[int, str] = {}
-    positions: list[tuple[int, ...] | None] = []
-    for task in declared:
-        found: tuple[int, ...] | None = None
-        if task.columns is not None:
-            found = tuple(_position_of(task, column, table) for column in task.columns)
-        elif table.names is not None and task.name in table.names:
-            found = (table.names.index(task.name),)
-        elif table.is_frame:
-            raise ValueError(
-                f"Task {task.name!r} has no column of that name in y (columns: "
-                f"{table.names}); name the task after a column or pass "
-                f"Task({task.name!r}, ..., columns=[...])."
-            )
-        if found is not None:
-            for position in found:
-                if position in claimed:
-                    raise ValueError(
-                        f"y {table.label(position)} is claimed by both task "
-                        f"{claimed[position]!r} and task {task.name!r}."
-                    )
-                claimed[position] = task.name
-        positions.append(found)
-
-    free = iter(j for j in range(n_columns) if j not in claimed)
-    resolved = []
-    for task, found in zip(declared, positions, strict=True):
-        if found is None:
-            free_position = next(free, None)
-            if free_position is None:
-                raise ValueError(
-                    f"y has {n_columns} column(s), too few for the {len(declared)} tasks "
-                    f"declared: no column is left for task {task.name!r}."
-                )
-            claimed[free_position] = task.name
-            found = (free_position,)
-        if len(found) != 1 and not (task.kind and KIND_CLASSES[task.kind].multi_column):
-            raise ValueError(
-                f"Task {task.name!r} of kind {task.kind!r} spans {len(found)} columns; "
-                "only multilabel tasks span several columns."
-            )
-        resolved.append((task, found))
-    unused = [table.label(j) for j in range(n_columns) if j not in claimed]
-    if unused:
-        raise ValueError(
-            f"y has {n_columns} columns but {', '.join(unused)} belong to no task; "
-            "declare a task for each column, or drop the column from y."
-        )
-    return resolved
-
-
-def infer_kind(labelled: np.ndarray, categorical: bool, task_name: str) -> str:
-    """The kind of a single-column task from its labelled values (DESIGN.md section 1)."""
-    numeric = None if categorical else numeric_or_none(labelled)
-    if numeric is not None:
-        distinct = np.unique(numeric)
-        integer_valued = bool(np.all(distinct == np.round(distinct)))
-        if not integer_valued or len(distinct) > MAX_INFERRED_CLASSES:
-            return "regression"
-        n_classes = len(distinct)
-    else:
-        n_classes = len(unique_labels(task_name, labelled))
-    return "binary" if n_classes <= 2 else "multiclass"
-
-
-class TaskEncoder:
-    """Encodes one task's labels into network targets and decodes its outputs.
-
-    Targets are float32 with NaN for a missing label: the standardised value for
-    regression, the class index for binary and multiclass, 0/1 per label for multilabel.
-    What each kind does is its kind object, ``kind_`` (a ``sklearn_mtl._kinds.TargetKind``).
-
-    Parameters
-    ----------
-    task : Task
-        The declaration (its kind may be None: it is then inferred in :meth:`fit`).
-    positions : tuple of int
-        Positions of the task's columns in y.
-
-    Attributes
-    ----------
-    task_ : Task
-        The declaration with its kind and columns resolved.
-    classes_ : ndarray or None
-        Class labels (binary, multiclass) or label column names (multilabel).
-    mean_, scale_ : float
-        Standardisation of a regression target.
-    """
-
-    def __init__(self, task: Task, positions: tuple[int, ...]):
-        self.task = task
-        self.positions = positions
-
-    # -- fitting -----------------------------------------------------------------
-    def fit(self, table: TargetTable, classes: object = None) -> TaskEncoder:
-        """Learn the kind, classes or standardisation from the labelled values."""
-        task = self.task
-        labels = [table.label(p) for p in self.positions]
-        if table.names is not None:
-            self.column_ids_: tuple[str | int, ...] = tuple(table.names[p] for p in self.positions)
-        else:
-            self.column_ids_ = self.positions
-        labelled = []
-        for position, label in zip(self.positions, labels, strict=True):
-            column = table.columns[position]
-            values = column[~missing_mask(column)]
-            if len(values) == 0:
-                raise ValueError(
-                    f"Task {task.name!r} has no label: every value of y {label} is "
-                    "missing (NaN/None). Drop the task or provide labels."
-                )
-            labelled.append(values)
-
-        for values, label in zip(labelled, labels, strict=True):
-            check_finite_labels(task.name, values, label)
-        kind = task.kind
-        categorical = table.categorical[self.positions[0]]
-        if kind is None:
-            kind = infer_kind(labelled[0], categorical, task.name)
-        self.task_ = replace(task, kind=kind, columns=self.column_ids_)
-        self.classes_: np.ndarray | None = None
-        self.class_weight_: np.ndarray | None = None
-        self.mean_, self.scale_ = 0.0, 1.0
-        self.kind_.fit(self, labelled, labels, categorical, classes)
-        return self
-
-    # -- shapes --------------------------------------------------------------------
-    @property
-    def kind(self) -> str:
-        """The kind's name."""
-        return str(self.task_.kind)
-
-    @property
-    def kind_(self) -> TargetKind:
-        """The kind object of the fitted task (built on first use, not saved)."""
-        cached = self.__dict__.get("_kind_object")
-        if cached is None or cached.task is not self.task_:
-            cached = self.__dict__["_kind_object"] = kind_of(self.task_)
-        return cached
-
-    @property
-    def n_outputs(self) -> int:
-        """Width of the network output for this task."""
-        return self.kind_.n_outputs(self)
-
-    @property
-    def n_targets(self) -> int:
-        """Number of target columns (1 except for multilabel)."""
-        return len(self.positions)
-
-    # -- encoding ------------------------------------------------------------------
-    def encode(self, table: TargetTable) -> np.ndarray:
-        """Float32 targets of shape (n_samples, n_targets), NaN where missing."""
-        encoded = np.full((table.n_samples, self.n_targets), np.nan, dtype=np.float32)
-        kind = self.kind_
-        for j, position in enumerate(self.positions):
-            column = table.columns[position]
-            present = ~missing_mask(column)
-            encoded[present, j] = kind.encode(self, column[present], table.label(position))
-        return encoded
-
-    # -- decoding ------------------------------------------------------------------
-    def proba(self, outputs: np.ndarray) -> np.ndarray:
-        """Probabilities from raw outputs: (n, 2) binary, (n, k) multiclass/multilabel."""
-        return self.kind_.proba(self, outputs)
-
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        """Predictions in label space: (n,) for one column, (n, k) for multilabel."""
-        return self.kind_.decode(self, outputs)
-
-    def predict_encoded(self, outputs: np.ndarray) -> np.ndarray:
-        """Predictions in target space: class index, 0/1 entries, standardised value."""
-        return self.kind_.predict_encoded(self, outputs)
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("_kind_object", None)
-        return state
+        return getattr(_task_encoding, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,14 @@
 """Task declaration, inference from y, label encoding, and the errors on bad y."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl._targets import as_target_table
-from sklearn_mtl.tasks import TaskEncoder, resolve_tasks
+from sklearn_mtl._task_encoding import TaskEncoder, resolve_tasks
 
 FAST = {"hidden_layer_sizes": (8,), "max_epochs": 2, "random_state": 0}
 
@@ -130,3 +132,129 @@ def test_unseen_label_at_score_time_is_named_and_counts_as_wrong():
     with pytest.warns(UnseenLabelWarning, match=r"labels \['z'\] \(1 rows\) not seen"):
         score = est.score(X[:2], np.array(["a", "z"]))
     assert score == (0.5 if est.predict(X[:1])[0] == "a" else 0.0)
+
+
+def _one_by_one(tasks, table, classes=None):
+    classes = classes or {}
+    return [
+        TaskEncoder(task, positions).fit(table, classes.get(task.name))
+        for task, positions in resolve_tasks(tasks, table)
+    ]
+
+
+def _label_matrix(seed=0):
+    """Columns of every sort: fractional, two integers with gaps, 0/1 ints, a few
+    integers, many integers, constant, huge integers, negative pairs."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    columns = [
+        rng.normal(3.0, 2.0, n),
+        rng.integers(0, 2, n).astype(float),
+        rng.integers(4, 6, n).astype(float),
+        rng.integers(0, 4, n).astype(float),
+        rng.integers(0, 1000, n).astype(float),
+        np.full(n, 7.5),
+        np.where(rng.random(n) < 0.5, 2.0**60, 2.0**60 + 2**10),
+        rng.integers(-2, 0, n).astype(float),
+    ]
+    y = np.column_stack(columns)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    return y
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        None,
+        [Task(f"t{j}", None if j == 6 else "regression", columns=[j]) for j in range(8)],
+        [Task("a", "binary", columns=[1]), Task("b", loss="huber", columns=[0])]
+        + [Task(f"r{j}", "regression", columns=[j]) for j in range(2, 8)],
+        [Task("p", "regression", loss="poisson", columns=[2])]
+        + [Task(f"r{j}", columns=[j]) for j in (0, 1, 3, 4, 5, 6, 7)],
+    ],
+)
+@pytest.mark.parametrize("container", ["array", "frame", "float32", "int"])
+@pytest.mark.parametrize("chunk_values", [None, 16])
+def test_encoders_fitted_together_match_one_by_one(tasks, container, chunk_values, monkeypatch):
+    """fit_encoders/encode_targets (passes over the whole label matrix) give the kinds,
+    classes, standardisation and targets of one encoder per task (also when the matrix
+    is read in chunks of 2 rows, where some columns have no label in the first)."""
+    from sklearn_mtl import _task_encoding
+    from sklearn_mtl._task_encoding import encode_targets, fit_encoders
+
+    if chunk_values is not None:
+        monkeypatch.setattr(_task_encoding, "_CHUNK_VALUES", chunk_values)
+    y = _label_matrix()
+    y[:2, 1] = np.nan  # this binary column has no label in the first chunk
+    y[:2, 5] = np.nan
+    if container == "frame":
+        y = pd.DataFrame(y, columns=[f"c{j}" for j in range(y.shape[1])])
+        tasks = None if tasks is None else [
+            Task(t.name, t.kind, columns=[f"c{t.columns[0]}"], loss=t.loss) for t in tasks
+        ]  # fmt: skip
+    elif container == "float32":  # the huge labels of column 6 collapse in float32
+        y[:, 6] = y[:, 6] - 2.0**60 + 2.0**20
+        y = y.astype(np.float32)
+    elif container == "int":
+        y = np.nan_to_num(y[:, [1, 2, 3, 4, 7]], nan=1.0).astype(np.int64)
+        y[:, 1] += 4 * (y[:, 1] == 1)
+        tasks = None if tasks is None else [Task(f"t{j}", "regression") for j in range(5)]
+    table = as_target_table(y)
+    together, alone = fit_encoders(tasks, table), _one_by_one(tasks, table)
+    for fast, slow in zip(together, alone, strict=True):
+        assert fast.task_ == slow.task_
+        assert fast.column_ids_ == slow.column_ids_
+        if slow.classes_ is None:
+            assert fast.classes_ is None
+        else:
+            np.testing.assert_array_equal(fast.classes_, slow.classes_)
+            assert fast.classes_.dtype == slow.classes_.dtype
+        assert fast.mean_ == pytest.approx(slow.mean_, rel=1e-12, abs=1e-12)
+        assert fast.scale_ == pytest.approx(slow.scale_, rel=1e-12)
+    expected = np.concatenate([e.encode(table) for e in alone], axis=1)
+    np.testing.assert_allclose(encode_targets(together, table), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.isnan(encode_targets(alone, table)), np.isnan(expected))
+
+
+@pytest.mark.parametrize(
+    "column, tasks",
+    [
+        (np.full(6, np.nan), None),  # no label
+        (np.array([1.0, np.inf, 0.0, 1.0, 0.0, 1.0]), None),  # infinite
+        (np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0]), "binary"),  # three classes
+        (np.array([1.0, 1.0, 1.0, 1.0, np.nan, 1.0]), "binary"),  # one class
+        (np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]), "huber"),  # a regression option
+        (np.array([-1.0, 1.0, 2.0, 1.0, 0.5, 1.0]), "poisson"),  # negative count
+        (np.array([np.nan, np.nan, 1.0, 1.0, 1.0, 1.0]), None),  # one class, none first
+    ],
+)
+@pytest.mark.parametrize("chunk_values", [None, 6])
+def test_encoders_fitted_together_raise_what_one_by_one_raises(
+    column, tasks, chunk_values, monkeypatch
+):
+    from sklearn_mtl import _task_encoding
+    from sklearn_mtl._task_encoding import fit_encoders
+
+    if chunk_values is not None:
+        monkeypatch.setattr(_task_encoding, "_CHUNK_VALUES", chunk_values)
+    y = np.column_stack([np.arange(6.0), column, np.arange(6.0) % 2])
+    declared = None
+    if tasks == "binary":
+        declared = [Task("a"), Task("b", "binary"), Task("c")]
+    elif tasks == "huber":
+        declared = [Task("a"), Task("b", huber_delta=2.0), Task("c")]
+    elif tasks == "poisson":
+        declared = [Task("a"), Task("b", "regression", loss="poisson"), Task("c")]
+    table = as_target_table(y)
+    with pytest.raises(ValueError) as alone:
+        _one_by_one(declared, table)
+    with pytest.raises(ValueError, match=re.escape(str(alone.value))):
+        fit_encoders(declared, table)
+
+
+def test_unseen_binary_label_in_a_later_encode_is_named():
+    from sklearn_mtl._task_encoding import encode_targets, fit_encoders
+
+    fitted = fit_encoders(None, as_target_table(np.array([[0.0, 1.5], [1.0, 2.5]])))
+    with pytest.raises(ValueError, match=r"task0.*labels \[2\.0\] that were not seen"):
+        encode_targets(fitted, as_target_table(np.array([[2.0, 1.5], [1.0, 2.5]])))

@@ -14,8 +14,9 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.utils import _safe_indexing
 
 from .._targets import as_target_table
+from .._task_encoding import TaskEncoder
 from ..metrics import METRICS, task_score
-from ..tasks import Task, TaskEncoder
+from ..tasks import Task
 
 __all__ = ["baseline_for", "fit_score_baseline", "model_name"]
 

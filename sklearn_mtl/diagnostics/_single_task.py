@@ -16,9 +16,10 @@ from sklearn.utils import _safe_indexing
 from .._kinds import kind_of
 from .._relationship import require_pandas
 from .._targets import as_target_table, missing_mask
+from .._task_encoding import TaskEncoder, resolve_tasks
 from .._unwrap import final_estimator, fitted_estimator
 from ..metrics import _metric_spec
-from ..tasks import Task, TaskEncoder, resolve_tasks
+from ..tasks import Task
 from ._baselines import baseline_for, fit_score_baseline, model_name
 from ._statistics import TESTS, delta_m, paired, standard_error
 
