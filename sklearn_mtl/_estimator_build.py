@@ -15,7 +15,7 @@ from ._input_layer import EncodedInputModule, InputLayer
 from ._losses import MultiTaskLoss, TaskLossSpec
 from ._net import MultiTaskNet
 from ._random import drawing_from, use_generator_dropout
-from ._relationship import attach as attach_relationships
+from ._relationship import build_relationships
 from ._schedule import LRSchedule
 from ._training import resolve_optimizer
 from .architectures import (
@@ -30,6 +30,10 @@ from .weighting import get_weighting
 
 class _NetBuilding(_DataChecks):
     """Network construction of :class:`~sklearn_mtl.MultiTaskNetEstimator`."""
+
+    # Relationship plugins beyond the parameters' ((name, spec) pairs, see
+    # _relationship.build_relationships): set on its own clone by task_affinity only.
+    _extra_relationships: tuple = ()
 
     def _build_net(
         self,
@@ -122,9 +126,17 @@ class _NetBuilding(_DataChecks):
             callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, self.max_epochs)))
         if self.verbose:  # after early stopping, to show its marks
             callbacks.append(("progress", EpochProgress(names, per_line=self.verbose >= 2)))
+        plugins = build_relationships(
+            module,
+            names,
+            self.record_task_affinity,
+            self.task_relation,
+            lr=self.lr,
+            extra=self._extra_relationships,
+        )
         net = MultiTaskNet(
             module=module,
-            criterion=MultiTaskLoss(specs, weighting),
+            criterion=MultiTaskLoss(specs, weighting, plugins),
             optimizer=resolve_optimizer(self.optimizer),
             lr=self.lr,
             optimizer__weight_decay=self.alpha,
@@ -136,5 +148,4 @@ class _NetBuilding(_DataChecks):
             verbose=0,
         )
         net.initialize()
-        attach_relationships(net, self.record_task_affinity, self.task_relation, names)
         return net

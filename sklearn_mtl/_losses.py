@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ from torch import nn
 from ._kinds import KIND_CLASSES, TargetKind
 from .tasks import Task
 from .weighting import WeightingModule
+
+if TYPE_CHECKING:
+    from ._relationship import Relationship
 
 # Columns of the per-task statistics accumulated during an epoch.
 _WEIGHT, _LOSS, _HIT_OR_SUM, _SQUARES, _ERRORS = range(5)
@@ -134,6 +138,11 @@ class MultiTaskLoss(nn.Module):
     weighting : WeightingModule
         Turns the per-task losses into a training step; its fixed ``base_weights``
         also weigh the validation loss.
+    plugins : torch.nn.ModuleDict, optional
+        The relationship tools of the fit by name
+        (:class:`~sklearn_mtl._relationship.Relationship`: gradient affinity, MTRL,
+        lookahead affinity), called by the training step; in the module tree, so that
+        their state is saved, moved and pickled with the criterion's.
     """
 
     column_task: torch.Tensor
@@ -143,10 +152,16 @@ class MultiTaskLoss(nn.Module):
     column_order: torch.Tensor
     grouped_column_task: torch.Tensor
 
-    def __init__(self, specs: Sequence[TaskLossSpec], weighting: WeightingModule):
+    def __init__(
+        self,
+        specs: Sequence[TaskLossSpec],
+        weighting: WeightingModule,
+        plugins: nn.ModuleDict | None = None,
+    ):
         super().__init__()
         self.specs = list(specs)
         self.weighting = weighting
+        self.plugins = plugins if plugins is not None else nn.ModuleDict()
         # The batch is handled as one (batch, n_targets) block; these map the target
         # columns back to their tasks (non-persistent: rebuilt from the specs).
         column_task = [
@@ -183,6 +198,10 @@ class MultiTaskLoss(nn.Module):
         # Set by the net for an epoch over data without a missing label: task_losses
         # then takes plain mean losses (the same values with fewer operations).
         self.complete_labels = False
+
+    def relationships(self) -> list[Relationship]:
+        """The relationship plugins, in order (see :mod:`sklearn_mtl._relationship`)."""
+        return [cast("Relationship", plugin) for plugin in self.plugins.values()]
 
     def task_losses(
         self,

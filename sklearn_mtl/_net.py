@@ -31,7 +31,6 @@ precisions and compilation in ``_net_speed.py``. Early stopping's callback,
 from __future__ import annotations
 
 import contextlib
-import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +43,7 @@ from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_ten
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
 from ._net_guard import NonFiniteLossError, _DivergenceGuard
 from ._net_speed import PRECISIONS, _can_fuse, _Compiled, _no_donated_buffers
-from ._pairwise import PairwiseMean
+from ._relationship import RelationshipStep
 from .architectures._base import decayed_parameters
 from .weighting import BackwardContext
 
@@ -194,11 +193,6 @@ class MultiTaskNet(_DivergenceGuard):
         state = super().__getstate__()
         for key in _TRANSIENT:
             state.pop(key, None)
-        tracker = state.get("affinity_tracker_")
-        if tracker is not None:
-            tracker = copy.copy(tracker)
-            tracker._pairs = PairwiseMean()  # its running sums are device tensors
-            state["affinity_tracker_"] = tracker
         return state
 
     # -- steps ---------------------------------------------------------------------
@@ -303,9 +297,6 @@ class MultiTaskNet(_DivergenceGuard):
             self.epoch_predictions_.add(self.criterion_, outputs, targets, weight)
             self.batch_recorded_ = True
         self._track_non_finite(losses, present)
-        tracker = getattr(self, "affinity_tracker_", None)
-        if tracker is not None and tracker.wants_batch():
-            tracker.accumulate(losses, present, self.shared_parameters_ or [representation])
         weighting = self.criterion_.weighting
         # the weighting says what to back-propagate (a surrogate for gradient-level
         # methods) and which weights it applied; the net records them, adds the
@@ -319,11 +310,21 @@ class MultiTaskNet(_DivergenceGuard):
         if penalty is not None:
             objective = objective + penalty
             total = total + penalty.detach()
-        relation = getattr(self, "task_relation_module_", None)
-        if relation is not None:
-            relation_penalty = relation.penalty(self.module_)
-            objective = objective + relation_penalty
-            total = total + relation_penalty.detach()
+        plugins = self.criterion_.relationships()
+        if plugins:  # relationship tools: measure, or add a penalty (MTRL)
+            context = RelationshipStep(
+                self.module_,
+                self.criterion_,
+                batch,
+                losses,
+                present,
+                self.shared_parameters_ or [representation],
+            )
+            for plugin in plugins:
+                extra = plugin.on_step(context)
+                if extra is not None:
+                    objective = objective + extra
+                    total = total + extra.detach()
         if objective.requires_grad:
             self._backward(objective)
         return {"loss": total, "y_pred": outputs}
@@ -359,9 +360,9 @@ class MultiTaskNet(_DivergenceGuard):
         )
         loss_sum = torch.zeros((), device=device)
         batch_count = 0
-        tracker = getattr(self, "affinity_tracker_", None)
-        if training and tracker is not None:
-            tracker.begin_epoch(len(iterator))
+        if training:
+            for plugin in self.criterion_.relationships():
+                plugin.begin_epoch(len(iterator))
         try:
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
@@ -377,18 +378,11 @@ class MultiTaskNet(_DivergenceGuard):
             self._record_relationships()
 
     def _record_relationships(self) -> None:
-        """Epoch end: record the gradient affinity (one sync), update the MTRL covariance.
-
-        With ``record_task_affinity``, each sampled batch costs one extra backward pass
-        per task through the shared layers (see :class:`~sklearn_mtl._relationship.
-        GradientAffinity`); the cosines stay on the device until this point.
-        """
-        tracker = getattr(self, "affinity_tracker_", None)
-        if tracker is not None:
-            self.history.record("task_affinity", tracker.pop_epoch().tolist())
-        relation = getattr(self, "task_relation_module_", None)
-        if relation is not None:
-            relation.update(self.module_)
+        """Epoch end: each relationship plugin's hook (the gradient affinity's mean, one
+        sync; the MTRL covariance step), its entries written to the history."""
+        for plugin in self.criterion_.relationships():
+            for key, value in plugin.end_epoch(self.module_).items():
+                self.history.record(key, value)
 
     def _record_epoch(self, prefix: str, mean_loss: torch.Tensor, training: bool) -> None:
         """Write the epoch's losses, scores and task weights to the history (one sync)."""

@@ -2,7 +2,7 @@
 
 Both task affinities, the gradient cosines of ``record_task_affinity``
 (:class:`~sklearn_mtl._relationship.GradientAffinity`) and TAG's lookahead affinity
-(:class:`~sklearn_mtl.diagnostics.LookaheadAffinity`), average one
+(:class:`~sklearn_mtl.diagnostics._lookahead.LookaheadAffinityModule`), average one
 ``(n_tasks, n_tasks)`` matrix per sampled batch over the pairs of tasks that both had
 labels in it.
 """
@@ -11,43 +11,57 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 __all__ = ["PairwiseMean"]
 
 
-class PairwiseMean:
-    """Sum and count of matrices per pair of tasks, on the matrices' device.
+class PairwiseMean(nn.Module):
+    """Sum and count of matrices per pair of tasks, as buffers of a torch module.
 
-    No host synchronisation until :meth:`mean`. The running sums are never pickled (a
-    CUDA tensor would not unpickle on a machine without a GPU).
+    No host synchronisation until :meth:`mean`. The sums are buffers: they move with
+    ``.to(device)``, are in ``state_dict`` (saved, checkpointed) and pickle like any
+    module state (skorch maps a CUDA criterion to the CPU where there is no GPU).
+
+    Parameters
+    ----------
+    n_tasks : int
+        Side of the matrices.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl._pairwise import PairwiseMean
+    >>> pairs = PairwiseMean(2)
+    >>> pairs.add(torch.ones(2, 2), torch.tensor([True, False]))
+    >>> pairs.mean()
+    array([[ 1., nan],
+           [nan, nan]])
     """
 
-    def __init__(self) -> None:
-        self.sum: torch.Tensor | None = None
-        self.count: torch.Tensor | None = None
+    sum: torch.Tensor
+    count: torch.Tensor
 
-    def __getstate__(self) -> dict:
-        return {"sum": None, "count": None}
+    def __init__(self, n_tasks: int) -> None:
+        super().__init__()
+        self.register_buffer("sum", torch.zeros(n_tasks, n_tasks))
+        self.register_buffer("count", torch.zeros(n_tasks, n_tasks))
 
     def add(self, matrix: torch.Tensor, valid: torch.Tensor) -> None:
         """Add ``matrix[i, j]`` for the pairs where ``valid[i]`` and ``valid[j]``."""
-        pair = (valid[:, None] & valid[None, :]).to(matrix.dtype)
-        if self.sum is None or self.count is None or self.sum.device != matrix.device:
-            self.sum = torch.zeros_like(matrix)
-            self.count = torch.zeros_like(matrix)
-        self.sum += torch.where(pair > 0, matrix, torch.zeros_like(matrix))
-        self.count += pair
+        pair = valid[:, None] & valid[None, :]
+        matrix = matrix.detach().to(self.sum.dtype)
+        self.sum += torch.where(pair, matrix, torch.zeros_like(matrix))
+        self.count += pair.to(self.count.dtype)
 
-    def mean(self, n_tasks: int) -> np.ndarray:
+    def mean(self) -> np.ndarray:
         """The mean matrix (float64; NaN for pairs never seen together)."""
-        if self.sum is None or self.count is None:
-            return np.full((n_tasks, n_tasks), np.nan)
-        mean = (self.sum / self.count.clamp(min=1)).cpu().numpy().astype(np.float64)
-        mean[self.count.cpu().numpy() == 0] = np.nan
-        return mean
+        count = self.count.detach().cpu().double().numpy()
+        total = self.sum.detach().cpu().double().numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def reset(self) -> None:
-        """Start a new mean (the buffers are kept)."""
-        if self.sum is not None and self.count is not None:
-            self.sum.zero_()
-            self.count.zero_()
+        """Start a new mean (in place: the buffers are kept)."""
+        self.sum.zero_()
+        self.count.zero_()

@@ -145,17 +145,21 @@ def _is_legacy_head(key: str) -> bool:
     return any(a == "task_heads" and b.isdigit() for a, b in itertools.pairwise(parts))
 
 
-def _relation_state(net) -> list | None:
-    """The task covariance of ``task_relation`` (a numpy array outside the modules)."""
-    relation = getattr(net, "task_relation_module_", None)
-    return None if relation is None else np.asarray(relation.omega, dtype=np.float64).tolist()
-
-
-def _restore_relation(net, omega: list | None) -> None:
-    relation = getattr(net, "task_relation_module_", None)
-    if relation is not None and omega is not None:
-        relation.omega = np.asarray(omega, dtype=np.float64).reshape(relation.omega.shape)
-        relation._inverse = None
+def _legacy_plugin_state(net, meta: Mapping[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Fill what a file written before the relationship tools were criterion plugins
+    lacks: their buffers (the fresh ones; MTRL's covariance from the metadata)."""
+    current = net.criterion_.state_dict()
+    missing = [key for key in current if key.startswith("plugins.") and key not in state]
+    if not missing:
+        return
+    for key in missing:
+        state[key] = current[key].detach().cpu()
+    omega = meta.get("task_relation")
+    plugin = net.criterion_.plugins["mtrl"] if "mtrl" in net.criterion_.plugins else None
+    if omega is not None and plugin is not None and "plugins.mtrl.omega" in missing:
+        matrix = np.asarray(omega, dtype=np.float64).reshape(tuple(plugin.omega.shape))
+        state["plugins.mtrl.omega"] = torch.from_numpy(matrix)
+        state["plugins.mtrl.omega_inverse"] = torch.from_numpy(np.linalg.inv(matrix))
 
 
 def _history(history: History) -> list:
@@ -165,10 +169,11 @@ def _history(history: History) -> list:
 def net_state(net) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The trained state of a net: JSON-safe metadata and tensors (on the CPU).
 
-    The metadata holds ``"history"``, ``"optimizer"`` (its hyperparameters and scalar
-    state) and ``"task_relation"`` (MTRL's covariance, or None); the tensors are the
-    network's (``module.``), the loss weighting's (``criterion.``) and the optimizer's
-    moments (``optimizer.``). :func:`restore_net_state` reads them back.
+    The metadata holds ``"history"`` and ``"optimizer"`` (its hyperparameters and
+    scalar state); the tensors are the network's (``module.``), the criterion's (the
+    loss weighting's state and the relationship plugins', e.g. MTRL's covariance:
+    ``criterion.``) and the optimizer's moments (``optimizer.``).
+    :func:`restore_net_state` reads them back.
     """
     tensors = _cpu_tensors("module.", net.module_.state_dict())
     tensors.update(_cpu_tensors("criterion.", net.criterion_.state_dict()))
@@ -177,7 +182,6 @@ def net_state(net) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     meta = {
         "history": _history(net.history),
         "optimizer": optimizer_meta,
-        "task_relation": _relation_state(net),
     }
     return meta, tensors
 
@@ -185,10 +189,11 @@ def net_state(net) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 def restore_net_state(net, meta: Mapping[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     """Load what :func:`net_state` wrote into an initialised net of the same shape."""
     load_module_state(net.module_, _take(tensors, "module."), "network")
-    load_module_state(net.criterion_, _take(tensors, "criterion."), "loss weighting state")
+    criterion = _take(tensors, "criterion.")
+    _legacy_plugin_state(net, meta, criterion)
+    load_module_state(net.criterion_, criterion, "loss weighting state")
     _load_optimizer_state(net.optimizer_, tensors, meta["optimizer"], net.module_)
     net.history = History(_decode(meta["history"], "history"))
-    _restore_relation(net, meta.get("task_relation"))
 
 
 # -- estimator -------------------------------------------------------------------------
@@ -267,7 +272,6 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
     tensors.update(input_tensors)
     fitted["history_"] = net_meta["history"]
     fitted["optimizer"] = net_meta["optimizer"]
-    fitted["task_relation"] = net_meta["task_relation"]
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

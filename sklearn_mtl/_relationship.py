@@ -1,15 +1,24 @@
-"""Task relationships measured or learned during training.
+"""Task relationships measured or learned during training: plugins of the criterion.
 
-Two tools that the estimator attaches to its skorch net when asked:
+A relationship tool is a :class:`Relationship`, a torch module held by the criterion
+(:class:`~sklearn_mtl._losses.MultiTaskLoss`, in its ``plugins``), so that its state
+is in the module tree: buffers that ``.to(device)`` moves, that ``state_dict`` saves
+(``save``/``load``, the checkpoints of a fit, the restore after a non-finite loss) and
+that pickle with the net. The training step calls each plugin's :meth:`~Relationship.
+on_step` (which may return a penalty to add to the objective) and the end of every
+training epoch its :meth:`~Relationship.end_epoch` (which may return history entries);
+the fitted estimator reads :meth:`~Relationship.matrix`. Three plugins exist:
 
 - :class:`GradientAffinity` (``record_task_affinity=True``): the pairwise cosine
   similarity of the tasks' gradients on the shared parameters, accumulated on the
   device over a subset of the training batches and written to the history once per
   epoch.
-- :class:`MTRL` (``task_relation="mtrl"``): multi-task relationship learning (Zhang and
-  Yeung, 2010). A penalty ``strength / 2 * tr(W Omega^-1 W^T)`` on the task heads ties
-  them through a learned task covariance ``Omega``, updated in closed form at the end of
-  each epoch (alternating optimisation).
+- :class:`MTRLRegularizer` (``task_relation="mtrl"``, built by :class:`MTRL`):
+  multi-task relationship learning (Zhang and Yeung, 2010). A penalty
+  ``strength / 2 * tr(W Omega^-1 W^T)`` on the task heads ties them through a learned
+  task covariance ``Omega`` (a buffer), updated in closed form at the end of each epoch.
+- :class:`~sklearn_mtl.diagnostics._lookahead.LookaheadAffinityModule` (TAG's lookahead
+  affinity, used by :func:`~sklearn_mtl.diagnostics.task_affinity`).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,18 +40,82 @@ from ._registry import RELATIONS, register_relation
 from ._validation import finite
 from .weighting._gradient import task_gradients
 
-__all__ = ["MTRL", "GradientAffinity", "get_task_relation", "relation_matrix_frame"]
+__all__ = [
+    "MTRL",
+    "GradientAffinity",
+    "Relationship",
+    "RelationshipStep",
+    "build_relationships",
+    "get_task_relation",
+    "relation_matrix_frame",
+]
+
+
+# -- the protocol ------------------------------------------------------------------------
+@dataclass
+class RelationshipStep:
+    """What a relationship plugin sees of one training step.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The network (its parameters not yet updated by the step).
+    criterion : MultiTaskLoss
+        The criterion holding the plugin (``criterion.task_losses`` evaluates a batch).
+    batch : tuple of torch.Tensor
+        ``(X, targets, sample_weight)`` of the step.
+    losses : torch.Tensor of shape (n_tasks,)
+        The per-task losses of the step, still in the graph.
+    present : torch.Tensor of bool, shape (n_tasks,)
+        Tasks with labels in the batch.
+    inputs : list of torch.Tensor
+        The shared parameters, or the shared representation of the batch when the
+        architecture has no shared parameter.
+    """
+
+    module: nn.Module
+    criterion: Any
+    batch: tuple
+    losses: torch.Tensor
+    present: torch.Tensor
+    inputs: list[torch.Tensor]
+
+
+class Relationship(nn.Module):
+    """A task-relationship tool held by the criterion (a plugin; see the module docstring).
+
+    Subclasses keep their state in buffers and override the hooks they need.
+    """
+
+    #: The estimator attribute :meth:`matrix` is written to (None: read by its runner).
+    attribute: ClassVar[str | None] = None
+
+    def begin_epoch(self, n_batches: int) -> None:
+        """Start of a training epoch of ``n_batches`` batches."""
+
+    def on_step(self, step: RelationshipStep) -> torch.Tensor | None:
+        """One training step: a penalty to add to the objective, or None."""
+        return None
+
+    def end_epoch(self, module: nn.Module) -> dict[str, Any]:
+        """End of a training epoch: entries for the epoch's history row."""
+        return {}
+
+    def matrix(self, history: Sequence[dict]) -> np.ndarray | None:
+        """The fitted ``(n_tasks, n_tasks)`` matrix (None when there is none)."""
+        return None
 
 
 # -- gradient affinity -------------------------------------------------------------------
-class GradientAffinity:
+class GradientAffinity(Relationship):
     """Accumulates the cosine similarity of per-task gradients of the shared parameters.
 
-    On a sampled batch, one extra backward pass per task through the shared part of the
-    network gives each task's gradient ``g_t``; the cosines ``g_s . g_t / (|g_s| |g_t|)``
-    of the tasks that have labels in the batch are added to a ``(n_tasks, n_tasks)`` sum
-    on the device (no host synchronisation per batch). :meth:`pop_epoch` returns the
-    epoch's mean and resets.
+    On a sampled batch, the tasks' gradients ``g_t`` with respect to the shared part of
+    the network (one batched autograd call, or one per task) give the cosines
+    ``g_s . g_t / (|g_s| |g_t|)``; those of the tasks with labels in the batch are added
+    to a ``(n_tasks, n_tasks)`` sum on the device (no host synchronisation per batch).
+    At the end of an epoch the mean goes to the history (key ``task_affinity``); the
+    fitted ``task_affinity_`` is the mean of the epochs' matrices.
 
     Parameters
     ----------
@@ -53,10 +127,13 @@ class GradientAffinity:
         through the shared layers.
     """
 
+    attribute = "task_affinity_"
+
     def __init__(self, n_tasks: int, max_batches: int = 10):
+        super().__init__()
         self.n_tasks = int(n_tasks)
         self.max_batches = int(max_batches)
-        self._pairs = PairwiseMean()
+        self.pairs = PairwiseMean(self.n_tasks)
         self._stride = 1
         self._batch = 0
 
@@ -70,6 +147,11 @@ class GradientAffinity:
         sampled = self._batch % self._stride == 0
         self._batch += 1
         return sampled
+
+    def on_step(self, step: RelationshipStep) -> None:
+        if self.wants_batch():
+            self.accumulate(step.losses, step.present, step.inputs)
+        return None
 
     def accumulate(
         self,
@@ -97,13 +179,30 @@ class GradientAffinity:
         norms = matrix.norm(dim=1)
         valid = present & (norms > 0)
         unit = matrix / norms.clamp(min=1e-30)[:, None]
-        self._pairs.add(unit @ unit.T, valid)
+        self.pairs.add(unit @ unit.T, valid)
 
     def pop_epoch(self) -> np.ndarray:
         """The epoch's mean cosine matrix (NaN for pairs never seen together), then reset."""
-        mean = self._pairs.mean(self.n_tasks)
-        self._pairs.reset()
+        mean = self.pairs.mean()
+        self.pairs.reset()
         return mean
+
+    def end_epoch(self, module: nn.Module) -> dict[str, Any]:
+        return {"task_affinity": self.pop_epoch().tolist()}
+
+    def matrix(self, history: Sequence[dict]) -> np.ndarray | None:
+        """The mean over epochs of the epochs' matrices (from the history)."""
+        epochs = [
+            np.asarray(row["task_affinity"], dtype=np.float64)
+            for row in history
+            if "task_affinity" in row
+        ]
+        if not epochs:
+            return None
+        with np.errstate(invalid="ignore"):
+            stacked = np.stack(epochs)
+            counts = np.isfinite(stacked).sum(axis=0)
+            return np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan)
 
 
 # -- multi-task relationship learning ------------------------------------------------------
@@ -163,8 +262,10 @@ class MTRL(DocLinkMixin, BaseEstimator):
         self.strength = strength
         self.epsilon = epsilon
 
-    def build(self, module: nn.Module, task_names: Sequence[str]) -> MTRLRegularizer:
-        """Return the runtime regulariser for a built multi-task module."""
+    def build(
+        self, module: nn.Module, task_names: Sequence[str], lr: float | None = None
+    ) -> MTRLRegularizer:
+        """Return the criterion's plugin for a built multi-task module (``lr`` unused)."""
         self._validate_params()
         return MTRLRegularizer(module, task_names, float(self.strength), float(self.epsilon))
 
@@ -181,16 +282,23 @@ def _last_linear(head: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
-class MTRLRegularizer:
-    """Runtime state of :class:`MTRL`: the task covariance and the penalty.
+class MTRLRegularizer(Relationship):
+    """The plugin of :class:`MTRL`: the task covariance and the penalty.
 
-    ``Omega`` is kept as a float64 numpy array (so that a model trained on a GPU
-    unpickles anywhere); a device copy of its inverse is cached and rebuilt on demand.
+    ``Omega`` and its inverse are float64 buffers (``omega``, ``omega_inverse``): in the
+    module tree, they move with the criterion, are saved with its state and pickle like
+    the weights. The network is not held (it is passed to each hook), so that its
+    parameters do not appear twice in the state.
     """
+
+    attribute = "task_relation_"
+    omega: torch.Tensor
+    omega_inverse: torch.Tensor
 
     def __init__(
         self, module: nn.Module, task_names: Sequence[str], strength: float, epsilon: float
     ):
+        super().__init__()
         heads = getattr(module, "task_heads", None)
         if heads is None or not hasattr(heads, "inputs_from"):
             raise ValueError(
@@ -219,13 +327,9 @@ class MTRLRegularizer:
                 "hidden head layer of the same width, e.g. head_layer_sizes=(16,)."
             )
         n_tasks = len(self.task_names)
-        self.omega = np.eye(n_tasks) / n_tasks
-        self._inverse: torch.Tensor | None = None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_inverse"] = None
-        return state
+        omega = torch.eye(n_tasks, dtype=torch.float64) / n_tasks
+        self.register_buffer("omega", omega)
+        self.register_buffer("omega_inverse", torch.linalg.inv(omega))
 
     def _head_matrix(self, module: nn.Module) -> torch.Tensor:
         """``W^T``: one row per task, the flattened first-layer weights of its head."""
@@ -239,12 +343,16 @@ class MTRLRegularizer:
     def penalty(self, module: nn.Module) -> torch.Tensor:
         """``strength / 2 * tr(W Omega^-1 W^T)`` for the current heads, in the graph."""
         W_t = self._head_matrix(module)
-        if self._inverse is None or self._inverse.device != W_t.device:
-            self._inverse = torch.as_tensor(np.linalg.inv(self.omega), dtype=W_t.dtype).to(
-                W_t.device
-            )
         gram = W_t @ W_t.T
-        return 0.5 * self.strength * (self._inverse * gram).sum()
+        inverse = self.omega_inverse.to(device=W_t.device, dtype=W_t.dtype)
+        return 0.5 * self.strength * (inverse * gram).sum()
+
+    def on_step(self, step: RelationshipStep) -> torch.Tensor:
+        return self.penalty(step.module)
+
+    def end_epoch(self, module: nn.Module) -> dict[str, Any]:
+        self.update(module)
+        return {}
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
@@ -258,13 +366,23 @@ class MTRLRegularizer:
         trace = float(np.trace(root))
         if not np.isfinite(trace) or trace <= 0:
             return
-        self.omega = root / trace
-        self._inverse = None
+        omega = root / trace
+        self.set_omega(omega)
+
+    def set_omega(self, omega: np.ndarray) -> None:
+        """Set ``Omega`` (and its inverse) in place, on the buffers' device."""
+        omega = np.asarray(omega, dtype=np.float64).reshape(tuple(self.omega.shape))
+        self.omega.copy_(torch.from_numpy(omega))
+        self.omega_inverse.copy_(torch.from_numpy(np.linalg.inv(omega)))
 
     def correlation(self) -> np.ndarray:
         """``Omega`` scaled to a unit diagonal: the learned task correlation."""
-        scale = np.sqrt(np.clip(np.diag(self.omega), 1e-300, None))
-        return self.omega / scale[:, None] / scale[None, :]
+        omega = self.omega.detach().cpu().numpy()
+        scale = np.sqrt(np.clip(np.diag(omega), 1e-300, None))
+        return omega / scale[:, None] / scale[None, :]
+
+    def matrix(self, history: Sequence[dict]) -> np.ndarray:
+        return self.correlation()
 
 
 def get_task_relation(task_relation: object) -> MTRL | None:
@@ -295,10 +413,33 @@ def check_record_task_affinity(value: object) -> int:
     )
 
 
-def attach(
-    net, record_task_affinity: object, task_relation: object, task_names: Sequence[str]
-) -> None:
-    """Give an initialised :class:`~sklearn_mtl._net.MultiTaskNet` its relationship tools.
+def build_relationships(
+    module: nn.Module,
+    task_names: Sequence[str],
+    record_task_affinity: object,
+    task_relation: object,
+    lr: float | None = None,
+    extra: Sequence[tuple[str, Any]] = (),
+) -> nn.ModuleDict:
+    """The criterion's plugins for the estimator's relationship parameters.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The built network.
+    task_names : sequence of str
+    record_task_affinity, task_relation : object
+        The estimator's parameters of these names.
+    lr : float, optional
+        The estimator's learning rate (the lookahead's default step).
+    extra : sequence of (name, spec)
+        Further plugins, each built by ``spec.build(module, task_names, lr=lr)`` (for
+        :func:`~sklearn_mtl.diagnostics.task_affinity`).
+
+    Returns
+    -------
+    torch.nn.ModuleDict
+        The plugins by name, empty when no tool is asked for.
 
     Their results are DataFrames (``task_affinity_``, ``task_relation_``): pandas is
     checked here, before training, rather than after it.
@@ -306,11 +447,15 @@ def attach(
     max_batches = check_record_task_affinity(record_task_affinity)
     if max_batches or task_relation is not None:
         require_pandas("record_task_affinity and task_relation (their matrices are DataFrames)")
-    net.affinity_tracker_ = GradientAffinity(len(task_names), max_batches) if max_batches else None
+    plugins = nn.ModuleDict()
+    if max_batches:
+        plugins["gradient_affinity"] = GradientAffinity(len(task_names), max_batches)
     relation = get_task_relation(task_relation)
-    net.task_relation_module_ = (
-        None if relation is None else relation.build(net.module_, task_names)
-    )
+    if relation is not None:
+        plugins["mtrl"] = relation.build(module, task_names)
+    for name, spec in extra:
+        plugins[name] = spec.build(module, task_names, lr=lr)
+    return plugins
 
 
 def require_pandas(what: str) -> Any:
@@ -335,26 +480,16 @@ def relation_matrix_frame(matrix: np.ndarray, names: Sequence[str]):
 
 
 def fitted_relationships(estimator) -> None:
-    """Set ``task_affinity_`` and ``task_relation_`` on a fitted estimator."""
+    """Set ``task_affinity_`` and ``task_relation_`` on a fitted estimator from its
+    criterion's plugins."""
     net = estimator.net_
     names = [task.name for task in estimator.tasks_]
     for attribute in ("task_affinity_", "task_relation_"):
         if hasattr(estimator, attribute):
             delattr(estimator, attribute)
-    if getattr(net, "affinity_tracker_", None) is not None:
-        epochs = [
-            np.asarray(row["task_affinity"], dtype=np.float64)
-            for row in net.history
-            if "task_affinity" in row
-        ]
-        if epochs:
-            with np.errstate(invalid="ignore"):
-                stacked = np.stack(epochs)
-                counts = np.isfinite(stacked).sum(axis=0)
-                mean = np.where(
-                    counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan
-                )
-            estimator.task_affinity_ = relation_matrix_frame(mean, names)
-    regulariser = getattr(net, "task_relation_module_", None)
-    if regulariser is not None:
-        estimator.task_relation_ = relation_matrix_frame(regulariser.correlation(), names)
+    for plugin in net.criterion_.relationships():
+        if plugin.attribute is None:
+            continue
+        matrix = plugin.matrix(net.history)
+        if matrix is not None:
+            setattr(estimator, plugin.attribute, relation_matrix_frame(matrix, names))

@@ -1,5 +1,6 @@
 """Single-task baselines, Delta_m, task affinities, task groups, MTRL."""
 
+import copy
 import itertools
 import pickle
 
@@ -255,10 +256,19 @@ def test_task_affinity_related_tasks_and_no_side_effect():
     measured.set_params(callbacks=[])
     symmetric = task_affinity(measured, X, y, lookahead_lr=0.05, symmetric=True, every=2)
     np.testing.assert_allclose(symmetric.to_numpy(), symmetric.to_numpy().T)
-    from sklearn_mtl.diagnostics import LookaheadAffinity
+    from sklearn_mtl.diagnostics._lookahead import LookaheadAffinity
 
-    with_callback = clone(est).set_params(callbacks=[("tag", LookaheadAffinity())]).fit(X, y)
-    np.testing.assert_allclose(with_callback.predict(X), plain)
+    with_plugin = clone(est)
+    with_plugin._extra_relationships = (("tag", LookaheadAffinity()),)
+    with_plugin.fit(X, y)
+    np.testing.assert_allclose(with_plugin.predict(X), plain)
+    # the plugin is held by the criterion: its sums are in the state that is saved
+    state = with_plugin.net_.criterion_.state_dict()
+    assert state["plugins.tag.pairs.count"].sum() > 0
+    np.testing.assert_allclose(
+        with_plugin.net_.criterion_.plugins["tag"].matrix(with_plugin.history_),
+        task_affinity(est, X, y).to_numpy(),
+    )
 
 
 def test_task_affinity_pipeline_and_errors():
@@ -343,6 +353,7 @@ def test_gradient_affinity_cosines():
     assert [tracker.wants_batch() for _ in range(4)] == [True, False, True, False]
     tracker.accumulate(losses, present, [p])
     tracker.accumulate(losses, present, [p])
+    assert set(tracker.state_dict()) == {"pairs.sum", "pairs.count"}
     mean = tracker.pop_epoch()
     expected = np.array([[1, 1, -1, 0], [1, 1, -1, 0], [-1, -1, 1, 0], [0, 0, 0, 1]], float)
     np.testing.assert_allclose(mean[:4, :4], expected, atol=1e-6)
@@ -381,6 +392,53 @@ def test_mtrl_learns_signed_task_correlation_and_pickles():
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(again.predict(X), est.predict(X))
     assert est.get_params()["task_relation__strength"] == 0.1
+
+
+def test_relationship_plugins_are_criterion_state(tmp_path):
+    """Gradient affinity and MTRL are plugins of the criterion: their buffers are in its
+    state (saved, loaded, pickled, moved with it), nothing is attached to the net."""
+    X, y = _related_data(n=96)
+    est = MultiTaskNetEstimator(
+        task_relation="mtrl", head_layer_sizes=(4,), record_task_affinity=2, **FAST
+    ).fit(X, y)
+    criterion = est.net_.criterion_
+    assert list(criterion.plugins) == ["gradient_affinity", "mtrl"]
+    state = criterion.state_dict()
+    omega = state["plugins.mtrl.omega"].clone()
+    assert omega.dtype == torch.float64 and omega.shape == (3, 3)
+    assert not torch.equal(omega, torch.eye(3, dtype=torch.float64) / 3)  # it was learned
+    torch.testing.assert_close(state["plugins.mtrl.omega_inverse"], torch.linalg.inv(omega))
+    assert not any("affinity" in name or "relation" in name for name in vars(est.net_))
+    # moved with the criterion (the meta device: no memory, no GPU needed)
+    moved = copy.deepcopy(criterion).to("meta")
+    assert moved.plugins["mtrl"].omega.is_meta
+    assert moved.plugins["gradient_affinity"].pairs.sum.is_meta
+    again = pickle.loads(pickle.dumps(est))
+    torch.testing.assert_close(again.net_.criterion_.state_dict()["plugins.mtrl.omega"], omega)
+    np.testing.assert_allclose(again.task_relation_.to_numpy(), est.task_relation_.to_numpy())
+    loaded = MultiTaskNetEstimator.load(est.save(tmp_path / "m.mtl") and tmp_path / "m.mtl")
+    torch.testing.assert_close(loaded.net_.criterion_.state_dict()["plugins.mtrl.omega"], omega)
+    np.testing.assert_allclose(loaded.task_affinity_.to_numpy(), est.task_affinity_.to_numpy())
+    # warm start keeps the learned covariance and goes on from it
+    est.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    assert not torch.equal(est.net_.criterion_.plugins["mtrl"].omega, omega)
+
+
+def test_file_from_before_the_plugins_loads(tmp_path):
+    """A file written when MTRL's covariance was metadata (no plugin tensors) loads."""
+    from sklearn_mtl._safe_format import _read_archive, _write_archive
+
+    X, y = _related_data(n=64)
+    est = MultiTaskNetEstimator(task_relation="mtrl", head_layer_sizes=(4,), **FAST).fit(X, y)
+    est.save(tmp_path / "new.mtl")
+    meta, tensors = _read_archive(tmp_path / "new.mtl")
+    omega = tensors.pop("criterion.plugins.mtrl.omega")
+    del tensors["criterion.plugins.mtrl.omega_inverse"]
+    meta["fitted"]["task_relation"] = omega.tolist()
+    _write_archive(tmp_path / "old.mtl", meta, tensors)
+    loaded = MultiTaskNetEstimator.load(tmp_path / "old.mtl")
+    np.testing.assert_allclose(loaded.task_relation_.to_numpy(), est.task_relation_.to_numpy())
+    np.testing.assert_allclose(loaded.predict(X), est.predict(X))
 
 
 def test_mtrl_head_shapes_and_errors():

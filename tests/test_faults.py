@@ -136,8 +136,9 @@ class Crash(Callback):
     [
         {"dropout": 0.2, "loss_weighting": "uncertainty"},
         {"early_stopping": True, "n_iter_no_change": 3, "loss_weighting": "dwa", "lr": 0.05},
+        {"task_relation": "mtrl", "head_layer_sizes": (4,), "record_task_affinity": 2},
     ],
-    ids=["dropout-uncertainty", "early-stopping-dwa"],
+    ids=["dropout-uncertainty", "early-stopping-dwa", "relationship-plugins"],
 )
 def test_interrupted_fit_resumes_to_the_same_weights(tmp_path, params):
     X, y = make_mixed()
@@ -158,6 +159,10 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path, params):
     assert _callback(resumed, "c").epochs == reference.n_iter_ - 3  # only the epochs left ran
     assert resumed.n_iter_ == reference.n_iter_
     _assert_same_weights(_weights(resumed), _weights(reference))
+    # the criterion's state too: the weighting's and the relationship plugins' buffers
+    _assert_same_weights(
+        resumed.net_.criterion_.state_dict(), reference.net_.criterion_.state_dict()
+    )
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
 
     # a finished fit run again returns at once, with the same model

@@ -3,6 +3,7 @@ training-side helpers, and the import graph."""
 
 import ast
 import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -62,15 +63,17 @@ def test_check_precision_refuses_fp16_on_a_cpu():
         check_precision("fp16", torch.device("cpu"), None)
 
 
-def test_pairwise_mean_masks_pairs_and_is_not_pickled():
-    pairs = PairwiseMean()
-    assert np.isnan(pairs.mean(2)).all()
+def test_pairwise_mean_masks_pairs_and_keeps_its_state_in_buffers():
+    pairs = PairwiseMean(2)
+    assert np.isnan(pairs.mean()).all()
     pairs.add(torch.ones(2, 2), torch.tensor([True, False]))
     pairs.add(3 * torch.ones(2, 2), torch.tensor([True, True]))
-    np.testing.assert_array_equal(pairs.mean(2), [[2.0, 3.0], [3.0, 3.0]])
-    assert pairs.__getstate__() == {"sum": None, "count": None}
+    np.testing.assert_array_equal(pairs.mean(), [[2.0, 3.0], [3.0, 3.0]])
+    again = pickle.loads(pickle.dumps(pairs))
+    np.testing.assert_array_equal(again.mean(), pairs.mean())
+    assert set(pairs.state_dict()) == {"sum", "count"}
     pairs.reset()
-    assert np.isnan(pairs.mean(2)).all()
+    assert np.isnan(pairs.mean()).all()
 
 
 def test_unwrap_pipelines_and_searches():

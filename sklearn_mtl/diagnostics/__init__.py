@@ -14,13 +14,13 @@ relationship learning its ``task_relation`` option (:class:`~sklearn_mtl.MTRL`).
 
 One job a module: ``_single_task`` (the comparison), ``_statistics`` (Delta_m, paired
 tests), ``_baselines`` (other estimators scored like the network), ``_lookahead`` (the
-TAG callback), ``_groups`` (the partition search).
+TAG plugin of the criterion), ``_groups`` (the partition search).
 """
 
 from __future__ import annotations
 
 from ._groups import suggest_task_groups
-from ._lookahead import LookaheadAffinity, task_affinity  # noqa: F401 (the callback)
+from ._lookahead import task_affinity
 from ._single_task import compare_single_task
 from ._statistics import delta_m
 

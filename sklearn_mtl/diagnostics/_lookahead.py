@@ -1,35 +1,32 @@
-"""TAG's lookahead inter-task affinity (Fifty et al., 2021): the callback and its runner."""
+"""TAG's lookahead inter-task affinity (Fifty et al., 2021): the plugin and its runner."""
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 from sklearn.base import clone
-from skorch.callbacks import Callback
+from torch import nn
 
 from .._pairwise import PairwiseMean
-from .._relationship import relation_matrix_frame, require_pandas
+from .._relationship import Relationship, RelationshipStep, relation_matrix_frame, require_pandas
 from .._unwrap import final_estimator
 
-__all__ = ["LookaheadAffinity", "task_affinity"]
+__all__ = ["LookaheadAffinity", "LookaheadAffinityModule", "task_affinity"]
+
+_PLUGIN = "lookahead_affinity"
 
 
-class LookaheadAffinity(Callback):
-    """skorch callback: TAG's lookahead inter-task affinity, accumulated during training.
-
-    Before a sampled training step, for every task ``i`` with labels in the batch, the
-    shared parameters take a plain gradient step on task ``i``'s loss alone,
-    ``theta_s' = theta_s - lr * grad L_i``, and the affinity of ``i`` onto ``j`` is
-    ``1 - L_j(theta_s', theta_j) / L_j(theta_s, theta_j)`` on the same batch: positive
-    when a step for task ``i`` lowers task ``j``'s loss. The network itself is not
-    changed; evaluation is in eval mode (no dropout).
+class LookaheadAffinity:
+    """Parameters of TAG's lookahead affinity; builds the criterion's plugin.
 
     Parameters
     ----------
     lr : float or None
-        Step size of the lookahead; None takes the net's ``lr``.
+        Step size of the lookahead; None takes the estimator's ``lr``.
     every : int
         Use every ``every``-th training batch.
     """
@@ -38,57 +35,87 @@ class LookaheadAffinity(Callback):
         self.lr = lr
         self.every = every
 
-    def initialize(self):
-        self.pairs_ = PairwiseMean()
-        self.batches_ = 0
-        return self
-
-    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
-        if not training:
-            return
-        self.batches_ += 1
-        if (self.batches_ - 1) % self.every:
-            return
-        module = net.module_
-        shared = [p for p in module.shared_parameters() if p.requires_grad]
+    def build(
+        self, module: nn.Module, task_names: Sequence[str], lr: float | None = None
+    ) -> LookaheadAffinityModule:
+        """The plugin for a built network (``lr``: the estimator's, the default step)."""
+        shared = [p for p in cast(Any, module).shared_parameters() if p.requires_grad]
         if not shared:
             raise ValueError(
                 f"task_affinity needs shared parameters; the architecture "
                 f"{type(module).__name__} declares none (no parameter is shared by all tasks)."
             )
+        step = self.lr if self.lr is not None else lr
+        if step is None:
+            raise ValueError("LookaheadAffinity needs a step size (lr).")
+        return LookaheadAffinityModule(len(task_names), float(step), int(self.every))
+
+
+class LookaheadAffinityModule(Relationship):
+    """The criterion's plugin measuring TAG's lookahead inter-task affinity.
+
+    On a sampled training step (before the optimizer changes the network), for every
+    task ``i`` with labels in the batch, the shared parameters take a plain gradient
+    step on task ``i``'s loss alone, ``theta_s' = theta_s - lr * grad L_i``, and the
+    affinity of ``i`` onto ``j`` is ``1 - L_j(theta_s', theta_j) / L_j(theta_s,
+    theta_j)`` on the same batch: positive when a step for task ``i`` lowers task
+    ``j``'s loss. The network itself is not changed; evaluation is in eval mode (no
+    dropout). The sums over the run are buffers (saved and checkpointed with the
+    criterion); :meth:`matrix` is their mean.
+
+    Parameters
+    ----------
+    n_tasks : int
+    lr : float
+        Step size of the lookahead.
+    every : int
+        Use every ``every``-th training batch.
+    """
+
+    def __init__(self, n_tasks: int, lr: float, every: int = 1):
+        super().__init__()
+        self.lr = lr
+        self.every = every
+        self.pairs = PairwiseMean(n_tasks)
+        self._batches = 0
+
+    def on_step(self, step: RelationshipStep) -> None:
+        self._batches += 1
+        if (self._batches - 1) % self.every:
+            return None
+        module = step.module
+        shared = [p for p in cast(Any, module).shared_parameters() if p.requires_grad]
         ids = {id(p): name for name, p in module.named_parameters()}
         names = [ids[id(p)] for p in shared]
-        X, targets, weight = batch
+        X, targets, weight = step.batch
+        criterion = step.criterion
         was_training = module.training
         module.eval()
         try:
             with torch.enable_grad():
-                losses, present = net.criterion_.task_losses(module(X), targets, weight)
-            n_tasks = losses.shape[0]
-            step = net.lr if self.lr is None else self.lr
+                losses, present = criterion.task_losses(module(X), targets, weight)
+            base = losses.detach()
             rows = []
-            with torch.no_grad():
-                base = losses.detach()
-            for i in range(n_tasks):
+            for i in range(losses.shape[0]):
                 grads = torch.autograd.grad(losses[i], shared, retain_graph=True, allow_unused=True)
                 moved = {
-                    name: p - step * (g if g is not None else torch.zeros_like(p))
+                    name: p - self.lr * (g if g is not None else torch.zeros_like(p))
                     for name, p, g in zip(names, shared, grads, strict=True)
                 }
                 with torch.no_grad():
                     outputs = torch.func.functional_call(module, moved, (X,))
-                    after, _ = net.criterion_.task_losses(outputs, targets, weight)
+                    after, _ = criterion.task_losses(outputs, targets, weight)
                 rows.append(1.0 - after / base.clamp(min=1e-12))
         finally:
             module.train(was_training)
-        affinity = torch.stack(rows).detach()
-        self.pairs_.add(affinity, present & (base > 0))
+        self.pairs.add(torch.stack(rows), present & (base > 0))
+        return None
 
-    def affinity(self) -> np.ndarray:
+    def matrix(self, history: Sequence[dict]) -> np.ndarray:
         """The mean affinity over the sampled steps (NaN for pairs never seen together)."""
-        if self.pairs_.sum is None:
+        if not bool(self.pairs.count.any()):
             raise ValueError("No training batch was sampled: the affinity is undefined.")
-        return self.pairs_.mean(self.pairs_.sum.shape[0])
+        return self.pairs.mean()
 
 
 def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=False):
@@ -163,13 +190,13 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
             Xt = model[:-1].fit_transform(Xt, y)
         model = model.steps[-1][1]
     final_estimator(model, searches=False)
-    callbacks = list(model.callbacks or [])
     step = None if lookahead_lr is None else float(lookahead_lr)
-    callbacks.append(("task_affinity", LookaheadAffinity(lr=step, every=int(every))))
-    model.set_params(callbacks=callbacks)
-    model.fit(Xt, y)
-    callback = dict(model.net_.callbacks_)["task_affinity"]
-    matrix = callback.affinity()
+    model._extra_relationships = ((_PLUGIN, LookaheadAffinity(lr=step, every=int(every))),)
+    try:
+        model.fit(Xt, y)
+    finally:
+        del model._extra_relationships  # the class attribute (none) again
+    matrix = model.net_.criterion_.plugins[_PLUGIN].matrix(model.history_)
     if symmetric:
         matrix = (matrix + matrix.T) / 2
     return relation_matrix_frame(matrix, [task.name for task in model.tasks_])
