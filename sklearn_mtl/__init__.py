@@ -6,6 +6,7 @@ per task, trained with PyTorch through skorch.
 """
 
 from . import architectures, datasets, diagnostics, metrics, model_selection, weighting
+from ._distributed import fit_distributed
 from ._estimator import MultiTaskNetEstimator
 from ._relationship import MTRL
 from .diagnostics import compare_single_task, delta_m, suggest_task_groups, task_affinity
@@ -22,6 +23,7 @@ __all__ = [
     "datasets",
     "delta_m",
     "diagnostics",
+    "fit_distributed",
     "metrics",
     "model_selection",
     "suggest_task_groups",

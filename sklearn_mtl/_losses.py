@@ -199,6 +199,15 @@ class MultiTaskLoss(nn.Module):
         # then takes plain mean losses (the same values with fewer operations).
         self.complete_labels = False
 
+    def summed_buffers(self) -> list[torch.Tensor]:
+        """The buffers that are per-process sums over an epoch (the weighting's record of
+        applied weights, the affinities' epoch sums): summed over the processes of a
+        distributed fit at the end of each epoch, not broadcast."""
+        tensors = self.weighting.summed_buffers()
+        for plugin in self.relationships():
+            tensors += plugin.summed_buffers()
+        return tensors
+
     def relationships(self) -> list[Relationship]:
         """The relationship plugins, in order (see :mod:`sklearn_mtl._relationship`)."""
         return [cast("Relationship", plugin) for plugin in self.plugins.values()]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from ._net_speed import PRECISIONS, _can_fuse, _Compiled, _no_donated_buffers
 from ._relationship import RelationshipStep
 from .architectures._base import decayed_parameters
 from .weighting import BackwardContext
+
+if TYPE_CHECKING:
+    from ._distributed import DataParallel
 
 # Working state of a fit (epoch buffers, a copy of the last good weights): freed when
 # training ends, never part of the model (a CUDA tensor kept in a plain attribute would
@@ -63,7 +66,7 @@ _TRAINING_STATE = (
 )
 # Not pickled either: the above, and compiled functions and the fp16 gradient scaler,
 # which are kept between fits (warm start, partial_fit) and rebuilt on demand.
-_TRANSIENT = (*_TRAINING_STATE, "compiled_parts_", "grad_scaler_")
+_TRANSIENT = (*_TRAINING_STATE, "compiled_parts_", "grad_scaler_", "data_parallel_")
 
 
 class MultiTaskNet(_DivergenceGuard):
@@ -84,6 +87,9 @@ class MultiTaskNet(_DivergenceGuard):
     criterion_: MultiTaskLoss
     batch_recorded_: bool = False
     grad_listeners_: bool = True  # set per epoch: does any callback implement on_grad_computed
+    # A distributed fit's DDP wrapper and epoch reduction (sklearn_mtl._distributed),
+    # set while fit_distributed trains; None in a single process.
+    data_parallel_: DataParallel | None = None
 
     def __init__(
         self,
@@ -137,7 +143,7 @@ class MultiTaskNet(_DivergenceGuard):
             shuffle=training,
             device=torch.device(self.device),
             generator=generator,
-            shard=getattr(self, "shard_", None),
+            shard=None if self.data_parallel_ is None else self.data_parallel_.shard,
         )
 
     # -- the run -------------------------------------------------------------------
@@ -286,10 +292,13 @@ class MultiTaskNet(_DivergenceGuard):
     def train_step_single(self, batch, **fit_params):
         X, targets, weight = batch
         self._set_mode(True)
-        shared, heads = self._forward_parts()
         with self._autocast():
-            representation = shared(X)
-            outputs = heads(representation, X)
+            if self.data_parallel_ is not None:  # through DDP: the backward is averaged
+                representation, outputs = self.data_parallel_.forward(X)
+            else:
+                shared, heads = self._forward_parts()
+                representation = shared(X)
+                outputs = heads(representation, X)
         record = not self.batch_recorded_
         stats = self.stats_ if record else None
         losses, present = self.criterion_.task_losses(outputs, targets, weight, stats)
@@ -390,10 +399,8 @@ class MultiTaskNet(_DivergenceGuard):
         self.stats_[:, 2:] += self.epoch_predictions_.statistics(self.criterion_)
         host_scores = self.epoch_predictions_.host_scores(self.criterion_.specs)
         del self.epoch_predictions_
-        for _, callback in self.callbacks_:  # e.g. sum the statistics over processes
-            reduce = getattr(callback, "on_epoch_reduce", None)
-            if reduce is not None:
-                reduce(self, mean_loss=mean_loss, training=training)
+        if self.data_parallel_ is not None:  # sum the statistics over the processes
+            self.data_parallel_.reduce_epoch(self, mean_loss, training)
         parts = [mean_loss.reshape(1), self.stats_.flatten()]
         if training:
             parts.append(weighting.pop_epoch_weights())

@@ -105,6 +105,11 @@ class Relationship(nn.Module):
         """The fitted ``(n_tasks, n_tasks)`` matrix (None when there is none)."""
         return None
 
+    def summed_buffers(self) -> list[torch.Tensor]:
+        """Buffers that are sums over an epoch's steps, reset by :meth:`end_epoch`: a
+        distributed fit sums them over the processes before ``end_epoch``."""
+        return []
+
 
 # -- gradient affinity -------------------------------------------------------------------
 class GradientAffinity(Relationship):
@@ -189,6 +194,9 @@ class GradientAffinity(Relationship):
 
     def end_epoch(self, module: nn.Module) -> dict[str, Any]:
         return {"task_affinity": self.pop_epoch().tolist()}
+
+    def summed_buffers(self) -> list[torch.Tensor]:
+        return [self.pairs.sum, self.pairs.count]
 
     def matrix(self, history: Sequence[dict]) -> np.ndarray | None:
         """The mean over epochs of the epochs' matrices (from the history)."""

@@ -264,7 +264,7 @@ def test_task_affinity_related_tasks_and_no_side_effect():
     np.testing.assert_allclose(with_plugin.predict(X), plain)
     # the plugin is held by the criterion: its sums are in the state that is saved
     state = with_plugin.net_.criterion_.state_dict()
-    assert state["plugins.tag.pairs.count"].sum() > 0
+    assert state["plugins.tag.total.count"].sum() > 0
     np.testing.assert_allclose(
         with_plugin.net_.criterion_.plugins["tag"].matrix(with_plugin.history_),
         task_affinity(est, X, y).to_numpy(),

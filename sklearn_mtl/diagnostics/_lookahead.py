@@ -60,8 +60,8 @@ class LookaheadAffinityModule(Relationship):
     affinity of ``i`` onto ``j`` is ``1 - L_j(theta_s', theta_j) / L_j(theta_s,
     theta_j)`` on the same batch: positive when a step for task ``i`` lowers task
     ``j``'s loss. The network itself is not changed; evaluation is in eval mode (no
-    dropout). The sums over the run are buffers (saved and checkpointed with the
-    criterion); :meth:`matrix` is their mean.
+    dropout). The epoch's sums and those of the run are buffers (saved and
+    checkpointed with the criterion); :meth:`matrix` is the mean over the run.
 
     Parameters
     ----------
@@ -76,7 +76,8 @@ class LookaheadAffinityModule(Relationship):
         super().__init__()
         self.lr = lr
         self.every = every
-        self.pairs = PairwiseMean(n_tasks)
+        self.pairs = PairwiseMean(n_tasks)  # this epoch's
+        self.total = PairwiseMean(n_tasks)  # the finished epochs'
         self._batches = 0
 
     def on_step(self, step: RelationshipStep) -> None:
@@ -111,11 +112,20 @@ class LookaheadAffinityModule(Relationship):
         self.pairs.add(torch.stack(rows), present & (base > 0))
         return None
 
+    def end_epoch(self, module: nn.Module) -> dict:
+        self.total.sum += self.pairs.sum
+        self.total.count += self.pairs.count
+        self.pairs.reset()
+        return {}
+
+    def summed_buffers(self) -> list[torch.Tensor]:
+        return [self.pairs.sum, self.pairs.count]
+
     def matrix(self, history: Sequence[dict]) -> np.ndarray:
         """The mean affinity over the sampled steps (NaN for pairs never seen together)."""
-        if not bool(self.pairs.count.any()):
+        if not bool(self.total.count.any()):
             raise ValueError("No training batch was sampled: the affinity is undefined.")
-        return self.pairs.mean()
+        return self.total.mean()
 
 
 def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=False):

@@ -169,6 +169,11 @@ class WeightingModule(nn.Module):
             self.weight_sum += weights.detach() * mask
             self.step_count += mask
 
+    def summed_buffers(self) -> list[torch.Tensor]:
+        """Buffers that are sums over an epoch's steps (``weight_sum``, ``step_count``):
+        a distributed fit sums them over the processes instead of broadcasting them."""
+        return [self.weight_sum, self.step_count]
+
     def pop_epoch_weights(self) -> torch.Tensor:
         """Each task's mean effective weight over the steps since the last call, then reset.
 
