@@ -165,9 +165,12 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
     precision : None, "bf16" or "fp16", default=None
         Mixed precision: the forward passes (training, validation, prediction) run
         under ``torch.autocast`` in bfloat16 or float16, while the weights, the losses
-        and the optimizer stay in float32. "bf16" works on CPUs and GPUs; "fp16" needs
-        ``device="cuda"`` and a loss-level ``loss_weighting`` (its gradients go through
-        a ``torch.amp.GradScaler``). None trains in float32.
+        and the optimizer stay in float32. "bf16" works on CPUs and GPUs; "fp16"
+        (meant for CUDA; torch runs it on the CPU too) puts the gradients through a
+        ``torch.amp.GradScaler``, with every ``loss_weighting``: gradient-level methods
+        take their per-task gradients of the scaled losses and unscale them before
+        combining them, and a step whose gradients overflow is skipped. fp16 cannot be
+        used with ``optimizer=torch.optim.LBFGS``. None trains in float32.
     n_threads : int or None, default=None
         CPU threads torch uses while fitting and predicting. None leaves torch's
         count as it is: one per core by default, or what ``OMP_NUM_THREADS``,

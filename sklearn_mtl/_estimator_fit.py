@@ -113,7 +113,9 @@ class _Fitting(_NetBuilding):
             self.net_ = self._build_net(X.shape[1], device, full_fit, generators.init)
         self.net_.generator_ = generators.shuffle
         self.net_.random_generators_ = generators
-        check_precision(self.precision, device, self.net_.criterion_.weighting)
+        check_precision(
+            self.precision, device, self.net_.criterion_.weighting, self.net_.optimizer_
+        )
         self.net_.precision, self.net_.compile_module = self.precision, self.compile
         self.net_.schedule_start_ = len(self.net_.history) if keep else 0
         self.net_.schedule_off_ = not full_fit

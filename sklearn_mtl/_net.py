@@ -19,7 +19,8 @@ history, device handling, ``save_params`` and pickling. What this subclass chang
 - ``initialize_optimizer``: Adam, AdamW, SGD and Adagrad use torch's fused kernels
   (about 3x faster steps than the default per-parameter loop on a CPU);
 - ``precision`` runs the forward passes under autocast (bf16, or fp16 with a gradient
-  scaler on CUDA) and ``compile_module`` compiles the module's two halves with
+  scaler, which gradient-level weightings' per-task gradients go through too) and
+  ``compile_module`` compiles the module's two halves with
   ``torch.compile``.
 
 Two parts live in their own modules: the NaN/inf guard (:class:`NonFiniteLossError`, the
@@ -87,6 +88,7 @@ class MultiTaskNet(_DivergenceGuard):
     criterion_: MultiTaskLoss
     batch_recorded_: bool = False
     grad_listeners_: bool = True  # set per epoch: does any callback implement on_grad_computed
+    grad_scaler_: torch.amp.GradScaler | None = None  # fp16's, made by the first step
     # A distributed fit's DDP wrapper and epoch reduction (sklearn_mtl._distributed),
     # set while fit_distributed trains; None in a single process.
     data_parallel_: DataParallel | None = None
@@ -239,7 +241,7 @@ class MultiTaskNet(_DivergenceGuard):
 
     def _backward(self, tensor: torch.Tensor) -> None:
         """Back-propagate ``tensor``, scaled by the fp16 gradient scaler when there is one."""
-        scaler = getattr(self, "grad_scaler_", None)
+        scaler = self.grad_scaler_ if self.precision == "fp16" else None
         (tensor if scaler is None else scaler.scale(tensor)).backward()
 
     def train_step(self, batch, **fit_params):
@@ -255,7 +257,7 @@ class MultiTaskNet(_DivergenceGuard):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         scaler = None
         if self.precision == "fp16":
-            scaler = getattr(self, "grad_scaler_", None)
+            scaler = self.grad_scaler_
             if scaler is None:
                 scaler = self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
         elif any(isinstance(optimizer, torch.optim.LBFGS) for optimizer in optimizers):
@@ -310,10 +312,11 @@ class MultiTaskNet(_DivergenceGuard):
         # the weighting says what to back-propagate (a surrogate for gradient-level
         # methods) and which weights it applied; the net records them, adds the
         # penalties and runs the step's one backward pass (scaled under fp16)
-        result = weighting.step(
-            losses, present, BackwardContext(self.shared_parameters_, representation)
-        )
-        weighting.record(result.weights, present)
+        scaler = self.grad_scaler_ if self.precision == "fp16" else None
+        context = BackwardContext(self.shared_parameters_, representation, scaler)
+        result = weighting.step(losses, present, context)
+        if not result.skipped:  # an fp16 step that overflowed: the scaler skips it
+            weighting.record(result.weights, present)
         objective, total = result.objective, result.loss
         penalty = self.module_.penalty()
         if penalty is not None:
@@ -321,7 +324,7 @@ class MultiTaskNet(_DivergenceGuard):
             total = total + penalty.detach()
         plugins = self.criterion_.relationships()
         if plugins:  # relationship tools: measure, or add a penalty (MTRL)
-            context = RelationshipStep(
+            plugin_step = RelationshipStep(
                 self.module_,
                 self.criterion_,
                 batch,
@@ -330,7 +333,7 @@ class MultiTaskNet(_DivergenceGuard):
                 self.shared_parameters_ or [representation],
             )
             for plugin in plugins:
-                extra = plugin.on_step(context)
+                extra = plugin.on_step(plugin_step)
                 if extra is not None:
                     objective = objective + extra
                     total = total + extra.detach()

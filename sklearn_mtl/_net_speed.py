@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from .weighting import LossLevelWeighting
-
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
 
 
-def check_precision(precision: str | None, device: torch.device, weighting: Any) -> None:
-    """Raise a clear error for a precision that the device or the weighting cannot use.
+def check_precision(
+    precision: str | None, device: torch.device, weighting: Any = None, optimizer: Any = None
+) -> None:
+    """Raise a clear error for a precision that the device or the optimizer cannot use.
+
+    fp16 works with every loss weighting (gradient-level methods take their per-task
+    gradients through the gradient scaler, see
+    :class:`~sklearn_mtl.weighting.BackwardContext`) on any device where torch has
+    float16 autocast and a gradient scaler (CUDA, and the CPU with torch 2.13).
 
     Parameters
     ----------
@@ -25,7 +31,9 @@ def check_precision(precision: str | None, device: torch.device, weighting: Any)
     device : torch.device
         The training device.
     weighting : WeightingModule or None
-        The fit's loss weighting (fp16 needs a loss-level one); None skips that check.
+        The fit's loss weighting (any: kept for the callers' signature).
+    optimizer : torch.optim.Optimizer or None
+        The fit's optimizer: LBFGS cannot step through the gradient scaler.
     """
     if precision is None or precision == "bf16":
         return
@@ -33,17 +41,27 @@ def check_precision(precision: str | None, device: torch.device, weighting: Any)
         raise ValueError(
             f"precision={precision!r} is not supported; expected None, 'bf16' or 'fp16'."
         )
-    if device.type != "cuda":
+    if not _fp16_available(device):
         raise ValueError(
-            "precision='fp16' needs a CUDA device (its gradient scaler works there only); "
-            f"got device={str(device)!r}. Use precision='bf16' on a CPU."
+            f"precision='fp16' needs float16 autocast and a gradient scaler on the device; "
+            f"torch {torch.__version__} has none for device={str(device)!r}. Use "
+            "precision='bf16', or train on a CUDA device."
         )
-    if weighting is not None and not isinstance(weighting, LossLevelWeighting):
+    if isinstance(optimizer, torch.optim.LBFGS):
         raise ValueError(
-            "precision='fp16' works with loss-level weightings only, not with "
-            f"{type(weighting).__name__}: the gradient scaler would distort the per-task "
-            "gradients that a gradient-level method compares. Use precision='bf16'."
+            "precision='fp16' cannot be used with optimizer=LBFGS: the gradient scaler "
+            "cannot step an optimizer that evaluates the loss again through a closure. "
+            "Use precision='bf16' or None, or another optimizer."
         )
+
+
+def _fp16_available(device: torch.device) -> bool:
+    """Whether torch has float16 autocast and an enabled ``GradScaler`` on ``device``."""
+    if not torch.amp.is_autocast_available(device.type):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "GradScaler is enabled, but CUDA is not available"
+        return torch.amp.GradScaler(device.type).is_enabled()
 
 
 def _can_fuse(optimizer: Any, params: dict, device: torch.device) -> bool:

@@ -13,7 +13,7 @@ import torch
 from conftest import make_mixed
 
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net_speed import _can_fuse, check_precision
+from sklearn_mtl._net_speed import _can_fuse
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 FAST = {"hidden_layer_sizes": (8,), "max_epochs": 2, "batch_size": 64, "random_state": 0}
@@ -42,7 +42,7 @@ def test_bf16_predictions_close_to_float32():
     ("params", "message"),
     [
         ({"precision": "fp8"}, "'precision' parameter of MultiTaskNetEstimator must be"),
-        ({"precision": "fp16"}, "needs a CUDA device"),
+        ({"precision": "fp16", "optimizer": torch.optim.LBFGS, "alpha": 0.0}, "optimizer=LBFGS"),
         ({"compile": "yes"}, "'compile' parameter of MultiTaskNetEstimator must be"),
     ],
 )
@@ -52,13 +52,62 @@ def test_invalid_options_raise(params, message):
         MultiTaskNetEstimator(**FAST, **params).fit(X, y)
 
 
-def test_fp16_refuses_gradient_level_weighting():
-    from sklearn_mtl.weighting import get_weighting
+@pytest.mark.parametrize("weighting", ["fixed", "uncertainty", "pcgrad", "mgda", "dbmtl"])
+def test_fp16_on_cpu_with_every_kind_of_weighting(weighting):
+    """fp16 autocast and the gradient scaler on the CPU (torch has both): gradient-level
+    methods take their per-task gradients through the scaler."""
+    X, y = make_mixed(n_samples=200)
+    params = {**FAST, "max_epochs": 4, "loss_weighting": weighting, "lr": 0.01}
+    half = MultiTaskNetEstimator(precision="fp16", **params).fit(X, y)
+    full = MultiTaskNetEstimator(**params).fit(X, y)
+    assert isinstance(half.net_.grad_scaler_, torch.amp.GradScaler)
+    losses = half.history_[:, "train_loss"]
+    assert np.isfinite(losses).all()
+    np.testing.assert_allclose(losses, full.history_[:, "train_loss"], rtol=0.05)
+    assert all(np.isfinite(list(half.task_weights_.values())))
+    restored = pickle.loads(pickle.dumps(half))
+    assert restored.net_.grad_scaler_ is None  # rebuilt by the next fp16 step
+    np.testing.assert_array_equal(restored.predict(X), half.predict(X))
 
-    module = get_weighting("pcgrad").build(torch.ones(2))
-    with pytest.raises(ValueError, match="loss-level weightings only"):
-        check_precision("fp16", torch.device("cuda"), module)
-    check_precision("fp16", torch.device("cuda"), get_weighting("fixed").build(torch.ones(2)))
+
+def _pcgrad_step(scaler, autocast):
+    from sklearn_mtl.weighting import BackwardContext, get_weighting
+
+    torch.manual_seed(0)
+    trunk, heads = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+    X, target = torch.randn(32, 4), torch.randn(32, 3)
+    with torch.autocast("cpu", dtype=torch.float16, enabled=autocast):
+        z = torch.tanh(trunk(X))
+        out = heads(z)
+    losses = ((out.float() - target) ** 2).mean(dim=0)
+    module = get_weighting("mgda").build(torch.ones(3))
+    context = BackwardContext(list(trunk.parameters()), z, scaler)
+    return module.step(losses, torch.ones(3, dtype=torch.bool), context)
+
+
+def test_gradient_level_step_unscales_and_skips_overflow():
+    plain = _pcgrad_step(None, autocast=False)
+    scaled = _pcgrad_step(torch.amp.GradScaler("cpu", init_scale=1024.0), autocast=False)
+    assert not scaled.skipped
+    torch.testing.assert_close(scaled.weights, plain.weights)  # unscaled before combining
+    torch.testing.assert_close(scaled.objective, plain.objective)
+    # float16 gradients of losses scaled by 2^60 overflow: the step is skipped
+    huge = _pcgrad_step(torch.amp.GradScaler("cpu", init_scale=2.0**60), autocast=True)
+    assert huge.skipped and torch.isnan(huge.objective)
+    assert torch.isfinite(huge.loss)
+
+
+def test_fp16_fit_skips_overflowing_steps_and_backs_off():
+    X, y = make_mixed(n_samples=200)
+    params = {**FAST, "max_epochs": 1, "loss_weighting": "pcgrad", "precision": "fp16"}
+    est = MultiTaskNetEstimator(**params).fit(X, y)
+    est.net_.grad_scaler_ = torch.amp.GradScaler("cpu", init_scale=2.0**60)
+    before = {k: v.clone() for k, v in est.net_.module_.state_dict().items()}
+    est.partial_fit(X[:64], y[:64])  # one batch: its per-task gradients overflow
+    after = est.net_.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the step was skipped
+    assert est.net_.grad_scaler_.get_scale() < 2.0**60  # and the scale backed off
+    assert np.isfinite(est.history_[-1, "train_loss"])
 
 
 @pytest.mark.parametrize("weighting", ["fixed", "pcgrad"])
@@ -182,10 +231,13 @@ def test_smoke_runner_finds_every_benchmark():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("weighting", ["fixed", "pcgrad"])
 @pytest.mark.parametrize("precision", [None, "bf16", "fp16"])
-def test_precisions_on_cuda(precision):
+def test_precisions_on_cuda(precision, weighting):
     X, y = make_mixed(n_samples=200)
-    est = MultiTaskNetEstimator(device="cuda", precision=precision, **FAST).fit(X, y)
+    est = MultiTaskNetEstimator(
+        device="cuda", precision=precision, loss_weighting=weighting, **FAST
+    ).fit(X, y)
     assert np.isfinite(est.history_[:, "train_loss"]).all()
     assert np.isfinite(est.predict_proba(X)[0]).all()
     restored = pickle.loads(pickle.dumps(est))

@@ -57,10 +57,14 @@ def test_builtin_registries_are_filled_by_their_modules():
         resolve_device("toaster")
 
 
-def test_check_precision_refuses_fp16_on_a_cpu():
+def test_check_precision_refuses_fp16_only_where_impossible():
     check_precision("bf16", torch.device("cpu"), None)
-    with pytest.raises(ValueError, match="precision='fp16' needs a CUDA device"):
-        check_precision("fp16", torch.device("cpu"), None)
+    check_precision("fp16", torch.device("cpu"), None)  # torch has CPU autocast and scaler
+    with pytest.raises(ValueError, match="precision='fp16' needs float16 autocast"):
+        check_precision("fp16", torch.device("meta"), None)
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises(ValueError, match="cannot be used with optimizer=LBFGS"):
+        check_precision("fp16", torch.device("cpu"), None, torch.optim.LBFGS([parameter]))
 
 
 def test_pairwise_mean_masks_pairs_and_keeps_its_state_in_buffers():

@@ -55,10 +55,17 @@ class BackwardContext:
         The batch's shared representation (``module.shared(X)``), still in the graph:
         gradient-level methods may differentiate the losses with respect to it instead
         of the shared parameters (cheaper for wide trunks).
+    grad_scaler : torch.amp.GradScaler or None
+        The fp16 gradient scaler of the step (None otherwise). Gradient-level methods
+        take their per-task gradients of the scaled losses (so that float16 gradients
+        do not underflow), unscale them before combining them, and skip the step (the
+        scaler then lowers its scale) when one is infinite or NaN, as the scaler does
+        for the gradients of the backward pass.
     """
 
     shared_parameters: list[nn.Parameter]
     representation: torch.Tensor
+    grad_scaler: torch.amp.GradScaler | None = None
 
 
 @dataclass
@@ -74,11 +81,16 @@ class StepResult:
         The task weights the step applied (recorded by the net into the history).
     loss : torch.Tensor
         The detached scalar loss to report, ``sum_t base_weights[t] * loss_t``.
+    skipped : bool
+        True when the step is to be skipped (an fp16 step whose scaled per-task
+        gradients overflowed): its weights are not recorded, and its objective is NaN
+        so that the gradient scaler skips the optimizer step and lowers its scale.
     """
 
     objective: torch.Tensor
     weights: torch.Tensor
     loss: torch.Tensor
+    skipped: bool = False
 
 
 class WeightingModule(nn.Module):
@@ -136,7 +148,8 @@ class WeightingModule(nn.Module):
             The scalar (detached) loss to report for the step.
         """
         result = self.step(losses, present, context)
-        self.record(result.weights, present)
+        if not result.skipped:
+            self.record(result.weights, present)
         if result.objective.requires_grad:
             result.objective.backward()
         return result.loss

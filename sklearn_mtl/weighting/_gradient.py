@@ -9,6 +9,11 @@ Cost: one backward pass per present task through the shared part (``gradient_on=
 "parameters"``) or through the heads only (``gradient_on="representation"``), plus one
 ordinary backward pass; the small sub-problem on the ``n_tasks x n_tasks`` Gram matrix
 ``K = G G^T`` runs on the host (one device-to-host copy per step).
+
+Under fp16 the per-task gradients are those of the losses multiplied by the gradient
+scaler's scale, divided by it before the method sees them (the method is scale
+invariant only in part: PCGrad is, MGDA's weights are not); a step whose scaled
+gradients overflow is skipped, as the scaler skips one whose backward pass overflows.
 """
 
 from __future__ import annotations
@@ -236,7 +241,16 @@ class GradientLevelWeighting(WeightingModule):
         # a task with fixed weight 0 takes no part: no gradient, no say in the balance
         active = present & (self.base_weights > 0)
         active_host = [bool(p) for p in active.detach().cpu().tolist()]
-        jacobian = self.task_jacobian(objectives, active_host, inputs)
+        scaler = context.grad_scaler
+        if scaler is None:
+            jacobian = self.task_jacobian(objectives, active_host, inputs)
+        else:  # fp16: gradients of the scaled losses, unscaled before they are combined
+            scale = scaler.get_scale()
+            jacobian = self.task_jacobian(objectives * scale, active_host, inputs) / scale
+            if not bool(torch.isfinite(jacobian).all()):
+                # overflow: a NaN objective makes the scaler skip the step and back off
+                nan = torch.full((), float("nan"), device=losses.device)
+                return StepResult((fixed * objectives).sum() * nan, fixed, report, True)
         update, weights = self.direction(jacobian, losses.detach(), active)
         weights = weights * mask
         head_weights = weights if self.heads_use_method_weights else fixed
