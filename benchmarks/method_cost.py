@@ -10,13 +10,26 @@ methods pay one backward pass per task through the shared parameters, or, with
 timed (``at ...`` names the non-default one). A method that fails is listed with its
 error.
 
+``--against DIR`` compares the loss weightings with another checkout of the package
+instead (e.g. ``git worktree add /tmp/old e337d0e``): one worker process per checkout,
+each fitting the same data with the same parameters, the fits interleaved (the order of
+the two alternating from one method and round to the next); the table gives each side's
+fastest epoch over ``--rounds`` rounds, their ratio, and the range of the per-round
+ratios.
+
 Usage::
 
     python benchmarks/method_cost.py
     python benchmarks/method_cost.py --smoke
+    nice -n 10 python benchmarks/method_cost.py --against /tmp/old --rounds 3
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 from _common import best, epoch_times, estimator, header, make_data, parser, print_table
@@ -24,14 +37,115 @@ from _common import best, epoch_times, estimator, header, make_data, parser, pri
 from sklearn_mtl.architectures import ARCHITECTURES
 from sklearn_mtl.weighting import GRADIENT_LEVEL, WEIGHTINGS
 
+ROOT = Path(__file__).resolve().parent.parent
+
+# A worker fitting one weighting per line of its input, with the package of the checkout
+# given as its first argument (the benchmark helpers are this checkout's).
+_WORKER = r"""
+import json, sys
+root, benchmarks, threads, n_samples, hidden, batch_size, epochs = sys.argv[1:8]
+sys.path[:0] = [root, benchmarks]
+import torch
+torch.set_num_threads(int(threads))
+from _common import best, epoch_times, estimator, make_data
+from sklearn_mtl.weighting import WEIGHTINGS
+X, y = make_data(int(n_samples))
+for line in sys.stdin:
+    spec = json.loads(line)
+    try:
+        extra = {"gradient_on": spec["gradient_on"]} if spec.get("gradient_on") else {}
+        weighting = WEIGHTINGS[spec["weighting"]](**extra)
+        fitted = estimator(json.loads(hidden), int(batch_size), int(epochs),
+                           loss_weighting=weighting, early_stopping=False).fit(X, y)
+        print(json.dumps({"seconds": best(epoch_times(fitted))}), flush=True)
+    except Exception as error:
+        print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
+"""
+
 
 def seconds_per_epoch(X, y, args, **params) -> float:
     fitted = estimator(tuple(args.hidden), args.batch_size, args.epochs, **params).fit(X, y)
     return best(epoch_times(fitted))
 
 
+def _specs() -> list[tuple[str, dict]]:
+    specs = [(f"weighting {name}", {"weighting": name}) for name in WEIGHTINGS]
+    for name in GRADIENT_LEVEL:
+        default = WEIGHTINGS[name]().get_params().get("gradient_on", "parameters")
+        other = "parameters" if default == "representation" else "representation"
+        specs.append((f"weighting {name} at {other}", {"weighting": name, "gradient_on": other}))
+    return specs
+
+
+def compare(args) -> None:
+    """This checkout against ``args.against``, interleaved (see the module docstring)."""
+    header(f"Loss weightings: seconds per epoch, this checkout against {args.against}")
+    print(
+        f"# {args.n_samples:,} rows x 100 float32 features, hidden {tuple(args.hidden)}, "
+        f"batch {args.batch_size}, {args.threads} thread(s), {args.epochs} epochs per fit, "
+        f"{args.rounds} rounds\n"
+    )
+    sides = {"this": ROOT, "against": Path(args.against).resolve()}
+    workers = {
+        side: subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(root), str(ROOT / "benchmarks")]
+            + [str(v) for v in (args.threads, args.n_samples)]
+            + [json.dumps(list(args.hidden)), str(args.batch_size), str(args.epochs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd="/",
+        )
+        for side, root in sides.items()
+    }
+    specs = _specs()
+    times: dict[str, dict[str, list[float]]] = {what: {s: [] for s in sides} for what, _ in specs}
+    errors: dict[str, str] = {}
+    try:
+        for round_ in range(args.rounds):
+            for index, (what, spec) in enumerate(specs):
+                order = list(sides) if (round_ + index) % 2 == 0 else list(sides)[::-1]
+                for side in order:
+                    worker = workers[side]
+                    assert worker.stdin is not None and worker.stdout is not None
+                    worker.stdin.write(json.dumps(spec) + "\n")
+                    worker.stdin.flush()
+                    answer = json.loads(worker.stdout.readline())
+                    if "error" in answer:
+                        errors[what] = f"{side}: {answer['error']}"
+                    else:
+                        times[what][side].append(answer["seconds"])
+            print(f"# round {round_ + 1} of {args.rounds} done", flush=True)
+    finally:
+        for worker in workers.values():
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait()
+    rows = []
+    for what, _ in specs:
+        this, against = times[what]["this"], times[what]["against"]
+        if what in errors or not this or len(this) != len(against):
+            rows.append({"what": what, "this s/epoch": "error", "ratio": errors.get(what, "")})
+            continue
+        per_round = [a / b for a, b in zip(this, against, strict=True)]
+        rows.append(
+            {
+                "what": what,
+                "this s/epoch": min(this),
+                "against s/epoch": min(against),
+                "ratio": min(this) / min(against),
+                "round ratios": f"{min(per_round):.2f}-{max(per_round):.2f}",
+            }
+        )
+    print()
+    print_table(rows, ["what", "this s/epoch", "against s/epoch", "ratio", "round ratios"])
+
+
 def main() -> None:
     args = _parse()
+    if args.against is not None:
+        compare(args)
+        return
     torch.set_num_threads(args.threads)
     header("Loss weightings and architectures: seconds per epoch relative to fixed + hard")
     X, y = make_data(args.n_samples)
@@ -93,6 +207,8 @@ def _parse():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--epochs", type=int, default=3, help="epochs per fit (the first is left out)")
+    p.add_argument("--against", help="another checkout of the package to compare with")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds with --against")
     args = p.parse_args()
     if args.smoke:
         args.n_samples, args.hidden, args.epochs = 600, [16], 2
