@@ -115,12 +115,16 @@ def compare(args) -> None:
                         errors[what] = f"{side}: {answer['error']}"
                     else:
                         times[what][side].append(answer["seconds"])
-            print(f"# round {round_ + 1} of {args.rounds} done", flush=True)
+            print(f"# after round {round_ + 1} of {args.rounds}:", flush=True)
+            _comparison_table(specs, times, errors)
     finally:
         for worker in workers.values():
             if worker.stdin is not None:
                 worker.stdin.close()
             worker.wait()
+
+
+def _comparison_table(specs, times, errors) -> None:
     rows = []
     for what, _ in specs:
         this, against = times[what]["this"], times[what]["against"]
@@ -137,8 +141,8 @@ def compare(args) -> None:
                 "round ratios": f"{min(per_round):.2f}-{max(per_round):.2f}",
             }
         )
-    print()
     print_table(rows, ["what", "this s/epoch", "against s/epoch", "ratio", "round ratios"])
+    sys.stdout.flush()
 
 
 def main() -> None:
