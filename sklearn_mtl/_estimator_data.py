@@ -20,6 +20,7 @@ from ._estimator_params import _Parameters
 from ._input import InputEncoder, is_table
 from ._targets import TargetTable, as_target_table
 from ._task_encoding import fit_encoders
+from ._validation import errors_about
 
 
 class _DataChecks(_Parameters):
@@ -31,6 +32,10 @@ class _DataChecks(_Parameters):
         With ``reset`` the input encoding is fitted on X (columns' roles, categories,
         statistics of the numbers).
         """
+        with errors_about("X"):
+            return self._validated_X(X, reset)
+
+    def _validated_X(self, X, reset: bool):
         if not reset and self._is_checked_float_array(X):
             with np.errstate(over="ignore"):
                 X32 = X.astype(np.float32, copy=False)
@@ -114,7 +119,8 @@ class _DataChecks(_Parameters):
     def _sample_weight(self, sample_weight, X) -> torch.Tensor | None:
         if sample_weight is None:
             return None
-        weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        with errors_about("sample_weight"):
+            weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         if np.any(weight < 0):
             raise ValueError("sample_weight must be non-negative.")
         return torch.from_numpy(np.array(weight, dtype=np.float32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -86,6 +87,9 @@ class _Fitting(_NetBuilding):
             )
 
     def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit):
+        # the configuration the network is built from, for save (set_params may change
+        # the parameters after fit; the file must describe the fitted network)
+        configuration = None if keep else self._configuration()
         X = self._validate_X(X, reset=not keep)
         table = self._table(y, X.shape[0])
         weight = self._sample_weight(sample_weight, X)
@@ -111,6 +115,7 @@ class _Fitting(_NetBuilding):
         generators = FitGenerators(seed, device)
         if not keep:
             self.net_ = self._build_net(X.shape[1], device, full_fit, generators.init)
+            self._fitted_params = configuration
         self.net_.generator_ = generators.shuffle
         self.net_.random_generators_ = generators
         check_precision(
@@ -147,6 +152,12 @@ class _Fitting(_NetBuilding):
                 self._run(every_row, chosen, full_fit=False)
         self._after_training()
         return self
+
+    def _configuration(self) -> dict:
+        """A copy of the parameters (but ``callbacks``, which are not saved)."""
+        params = self.get_params(deep=False)
+        params["callbacks"] = None
+        return copy.deepcopy(params)
 
     def _labels_on_disjoint_rows(self, targets: np.ndarray) -> bool:
         """Whether there are two tasks or more, all of one kind, and no row is labelled

@@ -21,6 +21,7 @@ from ._validation import (
     LAYER_SIZES,
     Interval,
     InvalidParameterError,
+    OwnErrors,
     Real,
     StrOptions,
     check_layer_sizes,
@@ -37,7 +38,7 @@ from .weighting import LossWeighting, get_weighting
 _TASK_WEIGHT_PREFIX = "task_weights__"
 
 
-class _Parameters(BaseEstimator):
+class _Parameters(OwnErrors, BaseEstimator):
     """Parameters of :class:`~sklearn_mtl.MultiTaskNetEstimator` (the first of its layers).
 
     Each layer of the estimator is a private class in its own module, inheriting the one

@@ -14,6 +14,7 @@ from sklearn.utils.validation import (
 from ._estimator_fit import _Fitting
 from ._kinds import Regression
 from ._threads import torch_threads
+from ._validation import errors_about
 from .metrics import TaskWithoutLabelWarning, task_score
 
 _PREDICT_BATCH_SIZE = 8192
@@ -158,7 +159,8 @@ class _Prediction(_Fitting):
         self._check_table_matches(table)
         weight = None
         if sample_weight is not None:
-            weight = _check_sample_weight(sample_weight, outputs[0], dtype=np.float64)
+            with errors_about("sample_weight"):
+                weight = _check_sample_weight(sample_weight, outputs[0], dtype=np.float64)
         names = [task.name for task in self.tasks_]
         if metrics is not None:
             unknown = sorted(set(metrics) - set(names))

@@ -12,6 +12,7 @@ task's declaration by :func:`kind_of`. Adding a kind is a subclass of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -282,8 +283,17 @@ class Regression(TargetKind):
             self._check_positive(numeric, labels[0])
             encoder.mean_, encoder.scale_ = 0.0, float(numeric.mean())
             return
-        encoder.mean_ = float(numeric.mean())
-        std = float(numeric.std())
+        # mean and standard deviation of numeric / its largest magnitude, scaled back:
+        # no overflow for labels near float64's limit (the square of 1e300 is inf)
+        magnitude = float(np.abs(numeric).max())
+        unit = numeric / magnitude if magnitude > 0 else numeric
+        encoder.mean_ = float(unit.mean()) * (magnitude or 1.0)
+        std = float(unit.std()) * (magnitude or 1.0)
+        if not (math.isfinite(encoder.mean_) and math.isfinite(std)):
+            raise ValueError(
+                f"Task {self.task.name!r}: y {labels[0]} holds labels too large to "
+                f"standardise (largest magnitude {magnitude:.3g}); rescale them."
+            )
         encoder.scale_ = std if std > 1e-12 * max(1.0, abs(encoder.mean_)) else 1.0
 
     def _check_positive(self, numeric: np.ndarray, label: str) -> None:

@@ -19,6 +19,7 @@ estimator passes to :func:`load_estimator`, and its state restored by
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import warnings
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from skorch.history import History
 
 from ._input import InputEncoder
@@ -59,6 +61,8 @@ __all__ = [
 # relation matrices from the net).
 _INPUT = "input_encoder."  # prefix of the input encoding's statistics among the tensors
 _REBUILT = frozenset({"net_", "history_", "tasks_", "task_affinity_", "task_relation_"})
+# The parameters the net was built with (see ``save_estimator``): written as "params".
+_FITTED_PARAMS = "_fitted_params"
 # Entries of the "fitted" object that are parts of the net's state, not attributes.
 _NET_ENTRIES = ("history_", "optimizer", "task_relation")
 
@@ -240,19 +244,29 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "net_")
-    params = estimator.get_params(deep=False)
-    if params.get("callbacks") is not None:
+    current = estimator.get_params(deep=False)
+    if current.get("callbacks") is not None:
         warnings.warn(
             "callbacks are arbitrary objects and are not saved; the loaded estimator has "
             "callbacks=None.",
             UserWarning,
             stacklevel=3,
         )
-        params["callbacks"] = None
+    current["callbacks"] = None
+    # "params" describe the fitted network (the parameters at fit); those changed since
+    # by set_params are written apart and set again after the net is rebuilt at load
+    params = getattr(estimator, _FITTED_PARAMS, None) or current
+    encoded = _encode(params, "parameter")
+    encoded_now = _encode(current, "parameter")
+    changed = {
+        name: value
+        for name, value in encoded_now.items()
+        if name != "device" and value != encoded.get(name)
+    }
     fitted: dict[str, Any] = {}
     input_tensors: dict[str, torch.Tensor] = {}
     for name, value in vars(estimator).items():
-        if name in params or name in _REBUILT:
+        if name in params or name in _REBUILT or name == _FITTED_PARAMS:
             continue
         if name == "encoders_":
             fitted[name] = [_encoder_state(encoder) for encoder in value]
@@ -277,7 +291,8 @@ def save_estimator(estimator, path: str | os.PathLike) -> None:
         "format_version": FORMAT_VERSION,
         "estimator": type(estimator).__name__,
         "versions": _versions(),
-        "params": _encode(params, "parameter"),
+        "params": encoded,
+        "params_set_after_fit": changed,
         "fitted": fitted,
     }
     _write_archive(path, meta, tensors)
@@ -399,7 +414,20 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device, ho
     restore_net_state(net, net_meta, tensors)
     estimator.net_ = net
     estimator.history_ = net.history
+    estimator._fitted_params = copy.deepcopy(estimator.get_params(deep=False))
+    _set_params_changed_after_fit(estimator, meta.get("params_set_after_fit"), params)
     return estimator
+
+
+def _set_params_changed_after_fit(estimator, changed: Any, params: Mapping[str, Any]) -> None:
+    """Set the parameters that ``set_params`` changed after fit (the net is built from
+    those at fit), as the saved estimator had them."""
+    if changed is None:  # a file written before they were saved apart
+        return
+    if not isinstance(changed, Mapping) or not set(changed) <= set(params) - {"device"}:
+        raise MalformedFile(f"params_set_after_fit={changed!r} names no parameters")
+    if changed:
+        BaseEstimator.set_params(estimator, **_decode(dict(changed), "parameter"))
 
 
 def _check_attribute_name(cls, path, name: str, params: Mapping[str, Any]) -> None:

@@ -37,7 +37,7 @@ from torch import nn
 from ._doc_link import DocLinkMixin
 from ._pairwise import PairwiseMean
 from ._registry import RELATIONS, register_relation
-from ._validation import finite
+from ._validation import OwnErrors, finite
 from .weighting._gradient import task_gradients
 
 __all__ = [
@@ -215,7 +215,7 @@ class GradientAffinity(Relationship):
 
 # -- multi-task relationship learning ------------------------------------------------------
 @register_relation("mtrl")
-class MTRL(DocLinkMixin, BaseEstimator):
+class MTRL(OwnErrors, DocLinkMixin, BaseEstimator):
     """Multi-task relationship learning: a learned task covariance over the task heads.
 
     Each task's head starts with a linear layer on the shared representation; its weight

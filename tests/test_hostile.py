@@ -11,7 +11,16 @@ from sklearn_mtl import MultiTaskNetEstimator
 from sklearn_mtl._net_guard import NonFiniteLossError
 from sklearn_mtl.metrics import UnseenLabelWarning, make_task_scorer
 
-TINY = {"hidden_layer_sizes": (4,), "max_epochs": 2, "batch_size": 16, "random_state": 0}
+# Cheap, and explicit about the parameters whose defaults may change.
+TINY = {
+    "hidden_layer_sizes": (4,),
+    "max_epochs": 2,
+    "batch_size": 16,
+    "random_state": 0,
+    "early_stopping": False,
+    "architecture": "hard",
+    "numeric_embedding": None,
+}
 
 
 def _X(n=40, seed=0):
@@ -43,7 +52,7 @@ class FailIn(Callback):
 def test_non_finite_loss_in_epoch_one_with_early_stopping():
     X = _X()
     y = X[:, 0] * 1e30
-    est = MultiTaskNetEstimator(early_stopping=True, lr=1e30, **TINY)
+    est = MultiTaskNetEstimator(**{**TINY, "early_stopping": True, "lr": 1e30})
     with pytest.raises(NonFiniteLossError, match="epoch 1"):
         est.fit(X * 1e30, y)
     assert est.n_iter_ == 0 and len(est.history_) == 0
@@ -53,7 +62,7 @@ def test_non_finite_loss_in_epoch_one_with_early_stopping():
 def test_interrupt_in_epoch_one_with_early_stopping():
     X = _X()
     est = MultiTaskNetEstimator(
-        early_stopping=True, callbacks=[FailIn(KeyboardInterrupt())], **TINY
+        **{**TINY, "early_stopping": True, "callbacks": [FailIn(KeyboardInterrupt())]}
     ).fit(X, X[:, 0])
     assert est.n_iter_ == 0 and len(est.history_) == 0
     assert np.isfinite(est.predict(X)).all()
@@ -290,13 +299,31 @@ def test_bf16_model_loads_with_its_precision(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 
-def test_model_saved_after_tasks_were_renamed_loads(tmp_path):
+_CHANGED_AFTER_FIT = [
+    {"tasks": {"x": "regression", "y": "regression"}, "task_weights": {"x": 2.0}},
+    {"hidden_layer_sizes": (7, 3), "activation": "tanh"},
+    {"architecture": "mmoe", "head_layer_sizes": (3,)},
+    {"numeric_embedding": "periodic", "ensemble_size": 2, "wide": True},
+    {"loss_weighting": "uncertainty", "batch_norm": True, "dropout": 0.5},
+    {"precision": "bf16", "categorical_features": [0], "numeric_scaling": None},
+]
+
+
+@pytest.mark.parametrize("changed", _CHANGED_AFTER_FIT)
+def test_save_writes_the_fitted_network_after_set_params(tmp_path, changed):
     est, path, X = _saved(tmp_path, tasks={"a": "regression", "b": "regression"})
-    est.set_params(tasks={"x": "regression", "y": "regression"}, task_weights={"x": 2.0})
+    predicted = est.predict(X)
+    est.set_params(**changed)
     est.save(path)
     loaded = MultiTaskNetEstimator.load(path)
-    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
-    assert loaded.get_params()["task_weights"] == {"x": 2.0}
+    np.testing.assert_array_equal(loaded.predict(X), predicted)
+    assert repr(loaded.get_params()) == repr(est.get_params())  # the parameters set since
+    loaded.save(tmp_path / "again.mtl")  # and again, from the loaded model
+    again = MultiTaskNetEstimator.load(tmp_path / "again.mtl")
+    np.testing.assert_array_equal(again.predict(X), predicted)
+    assert repr(again.get_params()) == repr(est.get_params())
+    refit = loaded.fit(X, predicted)  # a new fit takes the parameters set since
+    assert [t.name for t in refit.tasks_] == list(changed.get("tasks", ["a", "b"]))
 
 
 def _rewrite(path, edit_meta=None, edit_tensors=None, raw_meta=None):
@@ -369,6 +396,8 @@ _TAMPERED = {
     "history-string": {"edit_meta": _set("fitted", "history_", "x")},
     "target-columns": {"edit_meta": _set("fitted", "_n_target_columns", 7)},
     "hidden-layers-none": {"edit_meta": _set("params", "hidden_layer_sizes", None)},
+    "set-after-fit-unknown": {"edit_meta": _set("params_set_after_fit", {"nope": 1})},
+    "set-after-fit-list": {"edit_meta": _set("params_set_after_fit", [1])},
     "unknown-kind": {
         "edit_meta": _set("fitted", "encoders_", 0, "task_", "__task__", "kind", "ordinal?")
     },

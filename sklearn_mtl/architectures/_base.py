@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from .._doc_link import DocLinkMixin
+from .._validation import OwnErrors
 
 __all__ = [
     "Architecture",
@@ -209,7 +210,7 @@ def decayed_parameters(module: nn.Module) -> list[nn.Parameter]:
     ]
 
 
-class Architecture(DocLinkMixin, BaseEstimator):
+class Architecture(OwnErrors, DocLinkMixin, BaseEstimator):
     """Base class of architecture parameter objects.
 
     Subclasses take their hyperparameters in ``__init__`` (stored unchanged, as in

@@ -32,6 +32,7 @@ from torch import nn
 
 from .._doc_link import DocLinkMixin
 from .._registry import register_weighting
+from .._validation import OwnErrors
 
 __all__ = [
     "BackwardContext",
@@ -244,7 +245,7 @@ class LossLevelWeighting(WeightingModule):
         return self.fixed_weighted_loss(losses, present).detach()
 
 
-class LossWeighting(DocLinkMixin, BaseEstimator):
+class LossWeighting(OwnErrors, DocLinkMixin, BaseEstimator):
     """Base class of weighting parameter objects.
 
     Subclasses take their hyperparameters in ``__init__`` (stored unchanged, so that
