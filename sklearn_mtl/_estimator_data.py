@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +20,7 @@ from ._data import check_streamed_X, is_row_streamable
 from ._estimator_params import _Parameters
 from ._input import InputEncoder, is_table
 from ._targets import TargetTable, as_target_table
-from ._task_encoding import fit_encoders
+from ._task_encoding import fit_encoders, resolve_tasks
 from ._validation import errors_about
 
 
@@ -126,7 +127,14 @@ class _DataChecks(_Parameters):
         return torch.from_numpy(np.array(weight, dtype=np.float32))
 
     def _fit_tasks(self, table: TargetTable, classes) -> None:
-        classes = classes or {}
+        classes = {} if classes is None else classes
+        if not isinstance(classes, Mapping):
+            raise TypeError(f"classes must be a dict {{task: class labels}}; got {classes!r}.")
+        if classes:
+            names = [task.name for task, _ in resolve_tasks(self.tasks, table)]
+            unknown = sorted(map(str, set(classes) - set(names)))
+            if unknown:
+                raise ValueError(f"classes names unknown task(s) {unknown}; the tasks are {names}.")
         self.encoders_ = fit_encoders(self.tasks, table, classes)
         self.tasks_ = [encoder.task_ for encoder in self.encoders_]
         self._n_target_columns = len(table.columns)

@@ -33,7 +33,7 @@ from ._training import place_on_device, resolve_device, train
 class _Fitting(_NetBuilding):
     """fit and partial_fit of :class:`~sklearn_mtl.MultiTaskNetEstimator`."""
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, classes=None):
         """Fit the network on X and the tasks' labels in y.
 
         Parameters
@@ -44,6 +44,11 @@ class _Fitting(_NetBuilding):
             Labels; NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights, applied in every task's loss.
+        classes : dict of str to array-like, default=None
+            All class labels of some binary, multiclass or ordinal tasks,
+            ``{task: labels}``, when y may lack some of them (a cross-validation fold
+            of a sorted table): the model then knows every class, those absent from y
+            included. Ignored when ``warm_start`` continues a fit.
 
         Returns
         -------
@@ -51,7 +56,8 @@ class _Fitting(_NetBuilding):
         """
         self._check_params()
         keep = self.warm_start and hasattr(self, "net_")
-        return self._fit(X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=None)
+        classes = None if keep else classes
+        return self._fit(X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=classes)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on X, y (initialising the model on the first call).

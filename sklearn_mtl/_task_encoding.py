@@ -229,7 +229,10 @@ class TaskEncoder:
             check_finite_labels(task.name, values, label)
         kind = task.kind
         categorical = table.categorical[self.positions[0]]
-        if kind is None:
+        if kind is None and classes is not None:  # declared classes: a classification
+            n_classes = len(unique_labels(task.name, np.asarray(classes)))
+            kind = "binary" if n_classes <= 2 else "multiclass"
+        elif kind is None:
             kind = infer_kind(labelled[0], categorical, task.name)
         self.task_ = replace(task, kind=kind, columns=self.column_ids_)
         self.classes_: np.ndarray | None = None

@@ -503,3 +503,85 @@ def test_a_fold_without_labels_for_a_task_is_named():
     search = GridSearchCV(est, {"lr": [1e-3, 1e-2]}, cv=KFold(3), scoring=make_task_scorer("task1"))
     with pytest.warns(UserWarning, match="Task 'task1' has no score"):
         search.fit(X, y)
+
+
+def _losing_a_class(n=30):
+    """A table sorted by class: unshuffled KFold(5)'s last fold holds every 'c' (and
+    every positive of the binary task), which its training rows then lack."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    level = np.array(["a"] * 12 + ["b"] * 12 + ["c"] * 6, dtype=object)
+    flag = (np.arange(n) >= 24).astype(float)
+    return X, np.column_stack([X[:, 0], level, flag]).astype(object)
+
+
+def test_compare_single_task_when_a_training_fold_loses_a_class():
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold
+
+    from sklearn_mtl import compare_single_task
+
+    X, y = _losing_a_class()
+    est = MultiTaskNetEstimator(**TINY)
+    # LogisticRegression needs two classes: for the binary task, it fails in fold 4
+    baseline = {"regression": Ridge(), "multiclass": LogisticRegression()}
+    baseline["binary"] = LogisticRegression()
+    scoring = {"task1": "neg_log_loss", "task2": "accuracy"}
+    with pytest.warns(UserWarning, match="baseline model of task 'task2' failed in fold 4"):
+        report = compare_single_task(
+            est, X, y, cv=KFold(5), scoring=scoring, baseline=baseline, as_frame=False
+        )
+    multi, single = report["fold_scores"]["multi"], report["fold_scores"]["single"]
+    # every class of all of y is known to every fold's networks: probabilities of 'c'
+    # exist in fold 4 and the multi-task and single-task models are scored alike
+    assert np.isfinite(multi).all() and np.isfinite(single).all()
+    assert np.isnan(report["fold_scores"]["baseline"][4, 2])
+    assert np.isfinite(report["fold_scores"]["baseline"][:4]).all()
+    assert np.isfinite(report["p_value"]).all()
+
+
+def test_compare_single_task_when_a_metric_has_no_value_in_a_fold():
+    from sklearn.model_selection import KFold
+
+    from sklearn_mtl import compare_single_task
+
+    X, y = _losing_a_class()
+    est = MultiTaskNetEstimator(**TINY)
+    # ROC AUC of a test fold with one class is undefined: folds 0-3 for task2
+    with pytest.warns(UserWarning, match=r"task 'task2' has no score in fold\(s\) \[0, 1, 2, 3"):
+        report = compare_single_task(
+            est, X, y, cv=KFold(5), scoring={"task2": "roc_auc"}, as_frame=False
+        )
+    assert np.isnan(report["fold_scores"]["multi"][:, 2]).all()
+    assert np.isfinite(report["multi_task"][:2]).all()
+
+
+def test_compare_single_task_raises_when_every_fold_fails():
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.model_selection import KFold
+
+    from sklearn_mtl import compare_single_task
+
+    class Refuses(RegressorMixin, BaseEstimator):
+        def fit(self, X, y):
+            raise ValueError("this baseline refuses every fold")
+
+    X, y = _two_tasks()
+    with pytest.raises(ValueError, match="refuses every fold"):
+        compare_single_task(
+            MultiTaskNetEstimator(**TINY), X, y, cv=KFold(2), baseline=Refuses(), as_frame=False
+        )
+
+
+def test_fit_classes_declares_labels_absent_from_y():
+    X, y = _losing_a_class()
+    est = MultiTaskNetEstimator(**TINY)
+    est.fit(X[:24], y[:24], classes={"task1": ["a", "b", "c"], "task2": [0.0, 1.0]})
+    assert est.classes_[0].tolist() == ["a", "b", "c"] and est.classes_[1].tolist() == [0, 1]
+    assert est.predict_proba(X)[0].shape == (30, 3)
+    with pytest.raises(ValueError, match=r"classes names unknown task\(s\) \['nope'\]"):
+        est.fit(X, y, classes={"nope": [1, 2]})
+    with pytest.raises(TypeError, match="classes must be a dict"):
+        est.fit(X, y, classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"labels \['c'\] are not among the classes"):
+        est.fit(X, y, classes={"task1": ["a", "b"]})

@@ -82,10 +82,11 @@ def _baseline_outputs(model, encoder: TaskEncoder, X, response: str) -> np.ndarr
     return kind.raw_from_proba(encoder, _class_columns(model, np.asarray(proba), n_classes))
 
 
-def fit_score_baseline(baseline, task, positions, metric, X, y, train, test):
-    """Fit ``baseline`` on the task's labelled training rows and score it on the test rows."""
+def fit_score_baseline(baseline, task, positions, metric, X, y, train, test, classes=None):
+    """Fit ``baseline`` on the task's labelled training rows and score it on the test rows
+    (``classes``: the task's classes in all of y, as the networks are given)."""
     table_train = as_target_table(_safe_indexing(y, train))
-    encoder = TaskEncoder(task, positions).fit(table_train)
+    encoder = TaskEncoder(task, positions).fit(table_train, classes)
     targets = encoder.encode(table_train)
     rows = ~np.isnan(targets).any(axis=1)
     if not encoder.kind_.is_classification:

@@ -33,15 +33,18 @@ def _final_step(estimator):
     return final, prefix
 
 
-def _resolved_tasks(estimator, y) -> list[tuple[Task, tuple[int, ...]]]:
-    """The tasks of ``estimator`` on y, with kinds inferred from all of y."""
+def _resolved_tasks(estimator, y) -> tuple[list[tuple[Task, tuple[int, ...]]], dict]:
+    """The tasks of ``estimator`` on y, with kinds inferred from all of y, and the class
+    labels of its single-label classification tasks in all of y."""
     final, _ = _final_step(estimator)
     table = as_target_table(y)
-    resolved = []
+    resolved, classes = [], {}
     for task, positions in resolve_tasks(final.tasks, table):
         encoder = TaskEncoder(task, positions).fit(table)
         resolved.append((encoder.task_, positions))
-    return resolved
+        if encoder.kind_.is_classification and not encoder.kind_.multi_column:
+            classes[encoder.task_.name] = encoder.classes_
+    return resolved, classes
 
 
 def _metrics_for(tasks: Sequence[Task], scoring) -> dict[str, str]:
@@ -84,19 +87,40 @@ def _strata(table, resolved) -> np.ndarray:
     return np.zeros(table.n_samples)
 
 
-def _warn_missing_folds(scores: np.ndarray, names: Sequence[str]) -> None:
-    """Warn, naming task and fold, about folds whose test rows hold no label of a task
-    (or whose fits failed there): they are left out of that task's means and tests."""
+def _warn_missing_folds(fold_scores: dict[str, np.ndarray], names: Sequence[str]) -> None:
+    """Warn, naming task and fold, about folds where a task has no score for a model (no
+    label in the fold's test rows, too few for the metric such as one class for ROC AUC,
+    or a failed fit): they are left out of that task's means and tests."""
+    missing = np.logical_or.reduce([np.isnan(scores) for scores in fold_scores.values()])
     for j, name in enumerate(names):
-        folds = np.flatnonzero(np.isnan(scores[:, j])).tolist()
+        folds = np.flatnonzero(missing[:, j]).tolist()
         if folds:
             warnings.warn(
-                f"compare_single_task: task {name!r} has no score in fold(s) {folds} (no "
-                "label in their test rows); they are left out of its mean, standard error "
-                "and test. Use a splitter that gives every fold labels of every task.",
+                f"compare_single_task: task {name!r} has no score in fold(s) {folds} for "
+                "at least one model (no label in their test rows, too few for the metric, "
+                "or a failed fit); they are left out of its means, standard errors and "
+                "tests (of the multi-task and single-task models alike). Use a splitter "
+                "that gives every fold labels of every class of every task.",
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def _warn_failed_jobs(failures: list[tuple[str, int, str, Exception]], n_jobs: dict) -> None:
+    """Warn about each failed fit, naming the model, the task and the fold; raise the
+    first error when every fit of a model failed (a mistake, not a fold's bad luck)."""
+    for kind, fold, task, error in failures:
+        model = "multi-task model" if kind == "multi" else f"{kind} model of task {task!r}"
+        warnings.warn(
+            f"compare_single_task: the {model} failed in fold {fold} ({error}); its "
+            "scores there are left out.",
+            UserWarning,
+            stacklevel=3,
+        )
+    for kind, count in n_jobs.items():
+        failed = [error for k, _, _, error in failures if k == kind]
+        if failed and len(failed) == count:
+            raise failed[0]
 
 
 def _single_task_estimator(estimator, task: Task, n_columns: int, is_frame: bool):
@@ -123,24 +147,49 @@ def _columns(y, positions: Sequence[int]):
 
 
 # -- the cross-validation jobs -------------------------------------------------------------
-def _fit_score_network(estimator, X, y, train, test, metrics, fit_params):
+def _fit_score_network(estimator, X, y, train, test, metrics, fit_params, classes):
+    # every class of all of y is declared, so that a fold whose training rows lack one
+    # has a model that knows it (scored as the others, probabilities included)
+    _, prefix = _final_step(estimator)
+    fit_params = {**fit_params, f"{prefix}classes": classes}
     model = clone(estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train), **fit_params)
     final, X_test = fitted_estimator(model, _safe_indexing(X, test))
     return final.score_tasks(X_test, _safe_indexing(y, test), metrics=metrics)
 
 
 def _job(
-    kind, fold, estimator, X, y, train, test, metrics, task=None, positions=None, fit_params=None
+    kind,
+    fold,
+    estimator,
+    X,
+    y,
+    train,
+    test,
+    metrics,
+    classes,
+    task=None,
+    positions=None,
+    fit_params=None,
 ):
-    if kind == "baseline":
-        score = fit_score_baseline(
-            estimator, task, positions, metrics[task.name], X, y, train, test
+    """One fit and score; a ValueError (a fold without labels of a task in its training
+    rows, a baseline that needs two classes) is returned, not raised."""
+    name = None if task is None else task.name
+    try:
+        if kind == "baseline":
+            score = fit_score_baseline(
+                estimator, task, positions, metrics[name], X, y, train, test, classes.get(name)
+            )
+            return kind, fold, name, {name: score}, None
+        if kind == "single":
+            y = _columns(y, positions)
+            metrics = {name: metrics[name]}
+            classes = {name: classes[name]} if name in classes else {}
+        scores = _fit_score_network(
+            estimator, X, y, train, test, metrics, fit_params or {}, classes
         )
-        return kind, fold, {task.name: score}
-    if kind == "single":
-        y = _columns(y, positions)
-        metrics = {task.name: metrics[task.name]}
-    return kind, fold, _fit_score_network(estimator, X, y, train, test, metrics, fit_params or {})
+        return kind, fold, name, scores, None
+    except ValueError as error:
+        return kind, fold, name, {}, error
 
 
 def compare_single_task(
@@ -180,10 +229,15 @@ def compare_single_task(
         (by class, by date) and contiguous folds would miss whole classes. Pass
         ``GroupKFold`` with ``groups`` for grouped rows, ``TimeSeriesSplit`` for time
         order, or a dataset's ``cv``; a stratified splitter stratifies on the first
-        classification task. The task kinds are inferred once, from all of y, and
-        given to every fold's models. A fold whose test rows hold no label of a task
-        gives it no score there: it is left out of that task's mean and test, with a
-        warning naming the task and the fold.
+        classification task. The task kinds and class labels are inferred once, from
+        all of y, and given to every fold's models (``fit(classes=...)``), so that a
+        fold whose training rows lack a class still has models that know it, scored
+        alike. A fold where a task has no score for a model (no label in its test
+        rows, a metric undefined there such as ROC AUC of one class, or a fit that
+        failed, such as a baseline that needs two classes) is left out of that task's
+        multi-task and single-task means and of its tests, with a warning naming the
+        task and the fold (and the failed model); when every fit of a model fails,
+        its error is raised.
     scoring : None, str or dict of str to str, default=None
         Metric per task from :data:`sklearn_mtl.metrics.METRICS` (higher is better;
         errors are negated). None is each task's ``metric``, else its kind's default
@@ -265,7 +319,7 @@ def compare_single_task(
     if as_frame:
         require_pandas("compare_single_task(as_frame=True)")
     fit_params = dict(fit_params or {})
-    resolved = _resolved_tasks(estimator, y)
+    resolved, classes = _resolved_tasks(estimator, y)
     tasks = [task for task, _ in resolved]
     names = [task.name for task in tasks]
     metrics = _metrics_for(tasks, scoring)
@@ -298,6 +352,7 @@ def compare_single_task(
                 train,
                 test_rows,
                 metrics,
+                classes,
                 fit_params=fit_params,
             )
         )
@@ -313,6 +368,7 @@ def compare_single_task(
                     train,
                     test_rows,
                     metrics,
+                    classes,
                     task=task,
                     positions=positions,
                     fit_params=fit_params,
@@ -329,6 +385,7 @@ def compare_single_task(
                         train,
                         test_rows,
                         metrics,
+                        classes,
                         task=task,
                         positions=positions,
                     )
@@ -337,10 +394,17 @@ def compare_single_task(
 
     kinds = ["multi", "single"] + (["baseline"] if baseline is not None else [])
     fold_scores = {kind: np.full((len(splits), len(names)), np.nan) for kind in kinds}
-    for kind, fold, scores in results:
+    failures = []
+    for kind, fold, task_name, scores, error in results:
         for name, score in scores.items():
             fold_scores[kind][fold, names.index(name)] = score
-    _warn_missing_folds(fold_scores["multi"], names)
+        if error is not None:
+            failures.append((kind, fold, task_name, error))
+    _warn_failed_jobs(failures, {kind: sum(r[0] == kind for r in results) for kind in kinds})
+    # the multi-task and single-task means cover the same folds of each task
+    lost = np.isnan(fold_scores["multi"]) | np.isnan(fold_scores["single"])
+    fold_scores["multi"][lost] = fold_scores["single"][lost] = np.nan
+    _warn_missing_folds(fold_scores, names)
 
     multi, single = fold_scores["multi"], fold_scores["single"]
     report: dict[str, object] = {
