@@ -182,7 +182,8 @@ class _Prediction(_Fitting):
         multiclass and ordinal tasks, 1 - Hamming loss for multilabel; missing labels
         are left out, and tasks without label in y too, with a
         :class:`~sklearn_mtl.metrics.TaskWithoutLabelWarning` naming them (in a
-        cross-validation, the mean of such a fold covers fewer tasks than the others).
+        cross-validation, the mean of such a fold covers fewer tasks than the others;
+        :class:`~sklearn_mtl.model_selection.LabelledKFold` avoids such folds).
 
         Parameters
         ----------
@@ -199,7 +200,10 @@ class _Prediction(_Fitting):
         if left_out:
             warnings.warn(
                 f"score: task(s) {left_out} have no score on these {len(y)} rows (no "
-                "label, or too few for the metric); the mean is over the other tasks.",
+                "label, or too few for the metric); the mean is over the other tasks. In a "
+                "cross-validation, this fold's mean covers fewer tasks than the others: "
+                "sklearn_mtl.model_selection.LabelledKFold gives every test fold labels "
+                "of every task.",
                 TaskWithoutLabelWarning,
                 stacklevel=2,
             )

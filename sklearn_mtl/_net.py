@@ -44,6 +44,7 @@ from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_ten
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
 from ._net_guard import NonFiniteLossError, _DivergenceGuard
 from ._net_speed import PRECISIONS, _can_fuse, _Compiled, _no_donated_buffers
+from ._random import global_rng_of_the_fit
 from ._relationship import RelationshipStep
 from .architectures._base import decayed_parameters
 from .weighting import BackwardContext
@@ -294,7 +295,7 @@ class MultiTaskNet(_DivergenceGuard):
     def train_step_single(self, batch, **fit_params):
         X, targets, weight = batch
         self._set_mode(True)
-        with self._autocast():
+        with global_rng_of_the_fit(self.module_, X.device), self._autocast():
             if self.data_parallel_ is not None:  # through DDP: the backward is averaged
                 representation, outputs = self.data_parallel_.forward(X)
             else:

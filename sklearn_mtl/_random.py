@@ -18,6 +18,13 @@ draw of the fit names its generator:
 
 Outside a fit (or in a module the package did not build), ``generator_for`` returns
 None and torch's global generator is used, as before.
+
+Random operations that take no generator (``F.dropout`` in a user's module,
+``nn.Dropout2d``, ``nn.AlphaDropout``, ``nn.RReLU``, ``torch.rand_like``) draw from
+torch's global generator: for a module that may hold such operations (a layer of torch
+that draws, or any class defined outside torch and this package),
+:func:`global_rng_of_the_fit` runs each training forward pass with the global generator
+forked, seeded from the fit's generator and restored after, under a process-wide lock.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -37,8 +45,10 @@ __all__ = [
     "FitGenerators",
     "GeneratorDropout",
     "active",
+    "draws_from_global_rng",
     "drawing_from",
     "generator_for",
+    "global_rng_of_the_fit",
     "use_generator_dropout",
 ]
 
@@ -205,3 +215,72 @@ def use_generator_dropout(module: nn.Module) -> nn.Module:
         if type(layer) is nn.Dropout:
             layer.__class__ = GeneratorDropout
     return module
+
+
+# -- modules that draw from torch's global generator ------------------------------------
+# Layers of torch that draw from the global generator in training and take no generator.
+_GLOBAL_DRAWING = (nn.modules.dropout._DropoutNd, nn.RReLU)
+_global_rng = threading.RLock()
+_DRAWS: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
+def draws_from_global_rng(module: nn.Module) -> bool:
+    """Whether ``module`` may draw from torch's global generator while training.
+
+    True when it holds a dropout-like layer of torch other than
+    :class:`GeneratorDropout` (``Dropout2d``, ``AlphaDropout``...), an ``RReLU``, or a
+    module of a class defined neither in torch nor here (a user's module, whose forward
+    may call ``F.dropout`` or ``torch.rand_like``).
+    """
+    for layer in module.modules():
+        cls = type(layer)
+        if isinstance(layer, _GLOBAL_DRAWING) and cls is not GeneratorDropout:
+            return True
+        if not cls.__module__.startswith(("torch.", "sklearn_mtl.")):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def global_rng_of_the_fit(module: nn.Module, device: torch.device) -> Iterator[None]:
+    """Run a training forward pass of ``module`` with torch's global generator seeded
+    from the current fit's generator, and restored afterwards.
+
+    Only for a module that :func:`draws_from_global_rng` (decided once per module),
+    and only in a fit (:func:`active`): the global generator is forked under a
+    process-wide lock, so that seeded fits of such modules in concurrent threads stay
+    reproducible; they run their forward passes one at a time. Other modules pass
+    through untouched.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class Noisy(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return x + torch.rand_like(x)
+    >>> def draw(seed):
+    ...     with active(FitGenerators(seed, torch.device("cpu"))):
+    ...         with global_rng_of_the_fit(Noisy(), torch.device("cpu")):
+    ...             return torch.rand(2)
+    >>> state = torch.get_rng_state()
+    >>> bool(torch.equal(draw(0), draw(0))), bool(torch.equal(state, torch.get_rng_state()))
+    (True, True)
+    """
+    generators = getattr(_local, "generators", None)
+    if generators is None or not _cached_draws(module):
+        yield
+        return
+    seed = int(torch.randint(0, 2**62, (1,), generator=generators.cpu))
+    cuda = [device] if device.type == "cuda" else []
+    with _global_rng, torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+        yield
+
+
+def _cached_draws(module: nn.Module) -> bool:
+    known = _DRAWS.get(module)
+    if known is None:
+        known = _DRAWS[module] = draws_from_global_rng(module)
+    return known

@@ -365,6 +365,15 @@ class TaskScorer:
     Pipeline or search ending with one, and ``y`` has the columns seen in fit.
     Greater is better: error metrics are negated, as in scikit-learn.
 
+    On rows without a label of its task (a test fold of a ``KFold`` on a table whose
+    tasks are labelled on different rows), or too few for the metric (ROC AUC of one
+    class), it returns NaN with a :class:`TaskWithoutLabelWarning` naming the task and
+    the fold's size, as scikit-learn's metrics return NaN where they are undefined. A
+    fold that every candidate of a search scores NaN makes all their means NaN and
+    ``GridSearchCV`` ranks them all first: split with
+    :class:`~sklearn_mtl.model_selection.LabelledKFold`, whose test folds hold labels of
+    every task.
+
     With metadata routing enabled (``sklearn.set_config(enable_metadata_routing=True)``),
     ``set_score_request(sample_weight=True)`` asks a search or ``cross_validate`` to
     pass the rows' weights to the scorer, as for scikit-learn's own scorers.
@@ -410,12 +419,16 @@ class TaskScorer:
             Xt, y, sample_weight=sample_weight, metrics={self.task: self.metric}
         )[self.task]
         if np.isnan(score):
-            # A NaN fold score would make GridSearchCV rank every candidate first (their
-            # means are all NaN): refuse, naming the task, so that the search says so.
-            raise ValueError(
-                f"Task {self.task!r} has no score on these {len(y)} rows (no label, or too "
-                "few for the metric): this fold cannot score it. Use a splitter that "
-                "gives every test fold labels of every task."
+            index = getattr(X, "index", None)
+            rows = "" if index is None or not len(index) else f" ({index[0]!r}...)"
+            warnings.warn(
+                f"Task {self.task!r} has no score on this fold of {len(y)} rows{rows} (no "
+                "label of the task, or too few for the metric): the scorer returns NaN. "
+                "A search gives every candidate a NaN mean for this scorer then, and ranks "
+                "them all first: use sklearn_mtl.model_selection.LabelledKFold, whose test "
+                "folds hold labels of every task.",
+                TaskWithoutLabelWarning,
+                stacklevel=2,
             )
         return score
 

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator
@@ -251,7 +252,6 @@ def _mtrl(**params):
 
 # -- 6. threads -----------------------------------------------------------------------------
 def test_seeded_fits_are_reproducible_in_threads_and_leave_torch_global_state_alone():
-    import torch
     from joblib import Parallel, delayed, parallel_backend
 
     X, y = _two_tasks()
@@ -268,6 +268,51 @@ def test_seeded_fits_are_reproducible_in_threads_and_leave_torch_global_state_al
     for a, b in zip(sequential, threaded, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(sequential[0], sequential[1])
+
+
+class NoisyTrunk(torch.nn.Module):
+    """A user's trunk whose random operations take no generator (global generator)."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 6)
+        self.drop = torch.nn.AlphaDropout(0.2)
+
+    def forward(self, X):
+        hidden = torch.nn.functional.dropout(self.linear(X), 0.3, self.training)
+        if self.training:
+            hidden = hidden + 0.1 * torch.randn_like(hidden)
+        return self.drop(torch.relu(hidden))
+
+
+def test_seeded_fits_of_a_user_module_drawing_from_the_global_generator_in_threads():
+    from joblib import Parallel, delayed, parallel_backend
+
+    X, y = _two_tasks()
+    params = {**TINY, "architecture": NoisyTrunk, "max_epochs": 3}
+
+    def fit(seed):
+        return MultiTaskNetEstimator(**{**params, "random_state": seed}).fit(X, y).predict(X)
+
+    before = torch.get_rng_state()
+    sequential = [fit(seed) for seed in (0, 1, 0, 1)]
+    assert torch.equal(before, torch.get_rng_state())  # forked and restored
+    np.testing.assert_array_equal(sequential[0], sequential[2])
+    assert not np.array_equal(sequential[0], sequential[1])
+    with parallel_backend("threading", n_jobs=4):
+        threaded = Parallel()(delayed(fit)(seed) for seed in (0, 1, 0, 1))
+    for a, b in zip(sequential, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_which_modules_draw_from_the_global_generator():
+    from sklearn_mtl._random import draws_from_global_rng, use_generator_dropout
+
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    assert not draws_from_global_rng(use_generator_dropout(plain.append(torch.nn.Dropout())))
+    assert draws_from_global_rng(torch.nn.Sequential(torch.nn.Dropout2d()))
+    assert draws_from_global_rng(torch.nn.Sequential(torch.nn.RReLU()))
+    assert draws_from_global_rng(NoisyTrunk(2))
 
 
 def test_grid_search_with_threads_scores_as_with_one_job():
@@ -484,7 +529,7 @@ def test_compare_single_task_on_a_class_sorted_table_and_with_a_stratified_cv():
 
 
 def test_a_fold_without_labels_for_a_task_is_named():
-    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.model_selection import KFold
 
     from sklearn_mtl import compare_single_task
     from sklearn_mtl.metrics import TaskWithoutLabelWarning
@@ -496,13 +541,43 @@ def test_a_fold_without_labels_for_a_task_is_named():
     with pytest.warns(UserWarning, match=r"task 'task1' has no score in fold\(s\) \[0\]"):
         report = compare_single_task(est, X, y, cv=KFold(3), as_frame=False)
     assert np.isfinite(report["multi_task"]).all()
-    with pytest.raises(ValueError, match="Task 'task1' has no score on these 14 rows"):
-        make_task_scorer("task1")(est.fit(X[14:], y[14:]), X[:14], y[:14])
-    with pytest.warns(TaskWithoutLabelWarning, match=r"\['task1'\]"):
-        est.score(X[:14], y[:14])
-    search = GridSearchCV(est, {"lr": [1e-3, 1e-2]}, cv=KFold(3), scoring=make_task_scorer("task1"))
-    with pytest.warns(UserWarning, match="Task 'task1' has no score"):
+    scorer = make_task_scorer("task1")
+    with pytest.warns(TaskWithoutLabelWarning, match="'task1' has no score on this fold of 14"):
+        assert np.isnan(scorer(est.fit(X[14:], y[14:]), X[:14], y[:14]))
+    with pytest.warns(TaskWithoutLabelWarning, match=r"\['task1'\].*LabelledKFold"):
+        assert np.isfinite(est.score(X[:14], y[:14]))  # the mean of the other task
+
+
+def test_grid_search_ranking_on_folds_without_labels_of_a_task():
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from sklearn_mtl.metrics import TaskWithoutLabelWarning
+    from sklearn_mtl.model_selection import LabelledKFold
+
+    X, y = _two_tasks()
+    y = y.astype(object)
+    y[:14, 1] = np.nan  # KFold(3)'s first test fold has no label of task1
+    est = MultiTaskNetEstimator(**{**TINY, "max_epochs": 4})
+    grid = {"lr": [1e-4, 3e-2]}
+    search = GridSearchCV(est, grid, cv=KFold(3), scoring=make_task_scorer("task1"))
+    with pytest.warns(TaskWithoutLabelWarning, match="LabelledKFold"):
         search.fit(X, y)
+    # the documented limit of a plain KFold: every mean is NaN, every rank 1
+    assert np.isnan(search.cv_results_["mean_test_score"]).all()
+    # folds with labels of every task: finite scores, a meaningful ranking
+    labelled = GridSearchCV(
+        est, grid, cv=LabelledKFold(3, random_state=0), scoring=make_task_scorer("task1")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskWithoutLabelWarning)
+        labelled.fit(X, y)
+    assert np.isfinite(labelled.cv_results_["mean_test_score"]).all()
+    assert sorted(labelled.cv_results_["rank_test_score"]) == [1, 2]
+    # the default score averages the tasks with labels in each fold: finite, ranked
+    default = GridSearchCV(est, grid, cv=KFold(3))
+    with pytest.warns(TaskWithoutLabelWarning, match=r"\['task1'\]"):
+        default.fit(X, y)
+    assert sorted(default.cv_results_["rank_test_score"]) == [1, 2]
 
 
 def _losing_a_class(n=30):

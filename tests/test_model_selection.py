@@ -82,3 +82,52 @@ def test_bad_method_and_non_partition_cv_are_clear_errors():
         cross_val_predict_tasks(est, X, Y, method="decision_function")
     with pytest.raises(ValueError, match="cover every row exactly once"):
         cross_val_predict_tasks(est, X, Y, cv=ShuffleSplit(2, test_size=0.2, random_state=0))
+
+
+# -- LabelledKFold ---------------------------------------------------------------------
+def _disjoint_labels(n=40):
+    """Task 0 labelled on the first half only, task 1 (sorted 0/1) on the second."""
+    y = np.full((n, 2), np.nan)
+    y[: n // 2, 0] = np.arange(n // 2) / 7.0
+    y[n // 2 :, 1] = np.arange(n // 2) >= n // 4
+    return np.zeros((n, 1)), y
+
+
+def test_labelled_kfold_gives_every_test_fold_labels_of_every_task_and_class():
+    from sklearn_mtl.model_selection import LabelledKFold
+
+    X, y = _disjoint_labels()
+    splitter = LabelledKFold(4, random_state=0)
+    folds = list(splitter.split(X, y))
+    assert splitter.get_n_splits() == 4 and len(folds) == 4
+    tests = np.sort(np.concatenate([test for _, test in folds]))
+    np.testing.assert_array_equal(tests, np.arange(40))  # a partition
+    for train, test in folds:
+        assert len(test) == 10 and np.intersect1d(train, test).size == 0
+        assert (~np.isnan(y[test])).any(axis=0).all()  # labels of both tasks
+        assert set(y[test, 1][~np.isnan(y[test, 1])]) == {0.0, 1.0}  # both classes
+        assert set(y[train, 1][~np.isnan(y[train, 1])]) == {0.0, 1.0}
+    again = [test for _, test in LabelledKFold(4, random_state=0).split(X, y)]
+    other = [test for _, test in LabelledKFold(4, random_state=1).split(X, y)]
+    assert all(np.array_equal(a, b) for a, (_, b) in zip(again, folds, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(again, other, strict=True))
+
+
+def test_labelled_kfold_on_a_frame_and_its_errors():
+    pd = pytest.importorskip("pandas")
+    from sklearn_mtl.model_selection import LabelledKFold
+
+    X, y = _disjoint_labels(12)
+    frame = pd.DataFrame({"amount": y[:, 0], "flag": y[:, 1]})
+    for _, test in LabelledKFold(3, shuffle=False).split(X, frame):
+        assert frame.iloc[test].notna().any().all()
+    with pytest.warns(UserWarning, match=r"'amount' has 2 labelled row\(s\), fewer than"):
+        list(LabelledKFold(3).split(X, frame.assign(amount=[1.0, 2.0] + [np.nan] * 10)))
+    with pytest.raises(ValueError, match="n_splits must be an int >= 2"):
+        list(LabelledKFold(1).split(X, y))
+    with pytest.raises(TypeError, match="n_splits must be an int >= 2"):
+        list(LabelledKFold(2.5).split(X, y))
+    with pytest.raises(ValueError, match="greater than the number of rows"):
+        list(LabelledKFold(13).split(X, y))
+    with pytest.raises(ValueError, match="needs y"):
+        list(LabelledKFold(3).split(X))
