@@ -255,13 +255,11 @@ def global_rng_of_the_fit(module: nn.Module, device: torch.device) -> Iterator[N
     Examples
     --------
     >>> import torch
-    >>> class Noisy(torch.nn.Module):
-    ...     def forward(self, x):
-    ...         return x + torch.rand_like(x)
+    >>> noisy = torch.nn.AlphaDropout(0.5)  # draws from the global generator
     >>> def draw(seed):
     ...     with active(FitGenerators(seed, torch.device("cpu"))):
-    ...         with global_rng_of_the_fit(Noisy(), torch.device("cpu")):
-    ...             return torch.rand(2)
+    ...         with global_rng_of_the_fit(noisy, torch.device("cpu")):
+    ...             return noisy(torch.ones(4))
     >>> state = torch.get_rng_state()
     >>> bool(torch.equal(draw(0), draw(0))), bool(torch.equal(state, torch.get_rng_state()))
     (True, True)
