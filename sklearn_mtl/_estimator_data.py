@@ -37,6 +37,8 @@ class _DataChecks(_Parameters):
             return self._validated_X(X, reset)
 
     def _validated_X(self, X, reset: bool):
+        if isinstance(X, list | tuple):
+            X = _rows_as_array(X)
         if not reset and self._is_checked_float_array(X):
             with np.errstate(over="ignore"):
                 X32 = X.astype(np.float32, copy=False)
@@ -147,6 +149,16 @@ class _DataChecks(_Parameters):
             self.classes_ = classes[0]
         if self.verbose:
             print(describe_tasks(self.tasks_))
+
+
+def _rows_as_array(X: list | tuple):
+    """A list of rows holding strings as an object array, read column by column as the
+    same values in an object array are (numpy, and so ``validate_data``, would turn
+    every number of it into a string); other lists unchanged."""
+    array = np.asarray(X, dtype=object)
+    if array.ndim == 2 and any(isinstance(v, str | bytes) for v in array.ravel().tolist()):
+        return array
+    return X
 
 
 def _as_tensor(X):

@@ -159,11 +159,15 @@ class _Fitting(_NetBuilding):
         self._after_training()
         return self
 
-    def _configuration(self) -> dict:
-        """A copy of the parameters (but ``callbacks``, which are not saved)."""
+    def _configuration(self) -> dict | None:
+        """A copy of the parameters (but ``callbacks``, which are not saved); None when
+        one cannot be copied (such a model cannot be saved anyway)."""
         params = self.get_params(deep=False)
         params["callbacks"] = None
-        return copy.deepcopy(params)
+        try:
+            return copy.deepcopy(params)
+        except Exception:  # a user's object that refuses to be copied
+            return None
 
     def _labels_on_disjoint_rows(self, targets: np.ndarray) -> bool:
         """Whether there are two tasks or more, all of one kind, and no row is labelled

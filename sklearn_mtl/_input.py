@@ -451,6 +451,8 @@ def _column_kind(name: Any, values: Any) -> str:
             _unusable(name, dtype, "datetimes")
         if inferred == "timedelta":
             _unusable(name, dtype, "durations")
+        if inferred == "complex":
+            _unusable(name, dtype, "complex numbers")
         if inferred == "empty":
             raise ValueError(f"Column {name!r} has no value at all (all NaN); drop it.")
         return _STRING

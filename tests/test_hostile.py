@@ -41,6 +41,19 @@ def test_a_list_mixing_numbers_and_strings_is_not_stringified():
     assert rows[3][0] != rows[3][0] and isinstance(rows[0][1], str)  # unchanged
 
 
+def test_a_list_of_rows_with_strings_is_read_as_the_same_object_array():
+    X = _X(12)
+    rows = [[float(v), "a" if i % 2 else "b"] for i, v in enumerate(X[:, 0])]
+    y = X[:, 1]
+    from_list = MultiTaskNetEstimator(**TINY).fit(rows, y)  # numbers stay numbers
+    assert [c.kind for c in from_list.input_encoder_.columns_] == ["number", "string"]
+    from_array = MultiTaskNetEstimator(**TINY).fit(np.array(rows, dtype=object), y)
+    np.testing.assert_array_equal(from_list.predict(rows), from_array.predict(rows))
+    assert isinstance(rows[0][0], float)  # unchanged
+    with pytest.raises(ValueError, match="Column 0 holds complex numbers"):
+        MultiTaskNetEstimator(**TINY).fit(np.array([[1 + 1j, "a"]] * 12, dtype=object), y)
+
+
 # -- 2. early stopping and the first epoch -----------------------------------------------
 class FailIn(Callback):
     def __init__(self, error):

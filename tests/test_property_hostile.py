@@ -443,7 +443,26 @@ def _exercise(est, X, y, sample_weight, subjects):
         assert isinstance(est.score(X, y, sample_weight=sample_weight), float)
     except (ValueError, TypeError) as error:
         _check_error(error, subjects)
+    for other in _other_inputs(X):  # one row, a column more, an infinite value
+        try:
+            assert len(est.predict(other)) == _n_rows(other)
+        except (ValueError, TypeError) as error:
+            _check_error(error, ["X", "feature", "features", "Column", "column"])
     return True
+
+
+def _other_inputs(X):
+    """Inputs for predict that differ from the fitted X (copies: X is left alone)."""
+    if hasattr(X, "iloc"):
+        return [X.iloc[:1], X.assign(extra=1.0)]
+    if hasattr(X, "toarray") or np.ndim(X) != 2:
+        return []
+    array = np.array(X, dtype=object if np.asarray(X).dtype.kind in "OUSM" else None)
+    wider = np.column_stack([array, np.ones(len(array), dtype=array.dtype)])
+    infinite = array.copy()
+    if infinite.dtype.kind in "fO" and infinite.size:
+        infinite[0, 0] = np.inf
+    return [array[:1], wider, infinite]
 
 
 @settings(
