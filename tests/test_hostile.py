@@ -554,6 +554,11 @@ def test_a_fold_without_labels_for_a_task_is_named():
     with pytest.warns(UserWarning, match=r"task 'task1' has no score in fold\(s\) \[0\]"):
         report = compare_single_task(est, X, y, cv=KFold(3), as_frame=False)
     assert np.isfinite(report["multi_task"]).all()
+    from sklearn_mtl.model_selection import LabelledKFold
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*has no score in fold")
+        compare_single_task(est, X, y, cv=LabelledKFold(3, random_state=0), as_frame=False)
     scorer = make_task_scorer("task1")
     with pytest.warns(TaskWithoutLabelWarning, match="'task1' has no score on this fold of 14"):
         assert np.isnan(scorer(est.fit(X[14:], y[14:]), X[:14], y[:14]))

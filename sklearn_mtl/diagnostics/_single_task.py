@@ -19,6 +19,7 @@ from .._targets import as_target_table, missing_mask
 from .._task_encoding import TaskEncoder, resolve_tasks
 from .._unwrap import final_estimator, fitted_estimator
 from ..metrics import _metric_spec
+from ..model_selection import LabelledKFold
 from ..tasks import Task
 from ._baselines import baseline_for, fit_score_baseline, model_name
 from ._statistics import TESTS, delta_m, paired, standard_error
@@ -333,7 +334,9 @@ def compare_single_task(
         else check_cv(cv)
     )
     # Stratified splitters read a 1-D target: the first classification task's labels.
-    splits = list(splitter.split(X, _strata(table, resolved), groups))
+    # LabelledKFold reads all of y (which cells are labelled)
+    target = y if isinstance(splitter, LabelledKFold) else _strata(table, resolved)
+    splits = list(splitter.split(X, target, groups))
     if not splits:
         raise ValueError("cv produced no split.")
     # The kinds inferred from all of y, given to every fold (a fold would re-infer).
