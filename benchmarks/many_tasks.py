@@ -9,8 +9,10 @@ reference is what a PyTorch user writes for many tasks: tensors built once, one
 ``Linear(256, K)`` for all heads and a masked mean squared error per task, summed. Each
 round times, for every K, the hand loop and ``MultiTaskNetEstimator.fit`` (everything:
 validation, target encoding, network construction and the epoch) back to back,
-alternating which goes first; the table gives the median over rounds and the peak
-resident memory a fit added. A second table gives the cost of gradient-level
+alternating which goes first; the table gives the median over rounds, the median of
+the per-round ratios of CPU times (the process's user and system time: on a shared
+machine, wall times mostly measure the wait for a core) and the peak resident memory a
+fit added. A second table gives the cost of gradient-level
 weightings relative to a fixed-weighting fit in the same round (epoch time from the
 history), at K = 10 and 100.
 
@@ -102,14 +104,17 @@ def estimator(hidden: int, batch_size: int, **params) -> MultiTaskNetEstimator:
     )
 
 
-def timed(function) -> tuple[float, float, object]:
-    """(seconds, peak resident MiB added, result) of ``function()``."""
+def timed(function) -> tuple[float, float, float, object]:
+    """(seconds, CPU seconds, peak resident MiB added, result) of ``function()``.
+
+    The CPU time of the process (user and system, one thread) leaves out the time spent
+    waiting for a core, which dominates wall times on a shared machine."""
     reset_peak_rss()
     before = peak_rss_bytes()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = function()
-    seconds = time.perf_counter() - start
-    return seconds, (peak_rss_bytes() - before) / 2**20, result
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return seconds, cpu, (peak_rss_bytes() - before) / 2**20, result
 
 
 def main() -> None:
@@ -126,9 +131,8 @@ def main() -> None:
     warm_X, warm_y = make_data(300, 2)  # first-use costs (lazy imports) out of the timings
     hand_fit(warm_X, warm_y, args.hidden, args.batch_size)
     estimator(args.hidden, args.batch_size).fit(warm_X, warm_y)
-    times: dict[int, dict[str, list[float]]] = {
-        k: {"hand": [], "fit": [], "epoch": [], "hand MiB": [], "fit MiB": []} for k in args.tasks
-    }
+    keys = ["hand", "fit", "hand cpu", "fit cpu", "epoch", "hand MiB", "fit MiB"]
+    times: dict[int, dict[str, list[float]]] = {k: {key: [] for key in keys} for k in args.tasks}
     for round_ in range(args.rounds):
         for k in args.tasks:
             X, y = data[k]
@@ -137,8 +141,9 @@ def main() -> None:
                 ("fit", lambda X=X, y=y: estimator(args.hidden, args.batch_size).fit(X, y)),
             ]
             for name, function in runs if round_ % 2 == 0 else runs[::-1]:
-                seconds, mib, result = timed(function)
+                seconds, cpu, mib, result = timed(function)
                 times[k][name].append(seconds)
+                times[k][f"{name} cpu"].append(cpu)
                 times[k][f"{name} MiB"].append(mib)
                 if name == "fit":
                     times[k]["epoch"].append(epoch_times(result)[0])
@@ -153,6 +158,10 @@ def main() -> None:
                 "ratio": fit / hand,
                 "epoch s": statistics.median(times[k]["epoch"]),
                 "spread fit/loop": _spread(times[k]["fit"], times[k]["hand"]),
+                "CPU ratio": statistics.median(
+                    f / h for f, h in zip(times[k]["fit cpu"], times[k]["hand cpu"], strict=True)
+                ),
+                "CPU spread": _spread(times[k]["fit cpu"], times[k]["hand cpu"]),
                 "loop MiB": max(times[k]["hand MiB"]),
                 "fit MiB": max(times[k]["fit MiB"]),
             }

@@ -222,8 +222,25 @@ class InputEncoder:
             sample = np.asarray(X)
             sample = (sample if rows is None else sample[rows])[:, self.numeric_]
         names = [self.columns_[j].name for j in self.numeric_]
-        parts, missing_parts = [], []
         with_knots = "quantile" in self.scalings_
+        # The medians (imputation values) serve an input layer only: without scaling,
+        # categories or missing values X goes into the network as it is.
+        fill = any(method is not None for method in self.scalings_) or bool(len(self.categorical_))
+        parts, missing_parts = self._numeric_parts(sample, names, with_knots, fill)
+        if not fill and any(part.any() for part in missing_parts):
+            parts, missing_parts = self._numeric_parts(sample, names, with_knots, True)
+        self.missing_ = np.concatenate(missing_parts) if parts else np.zeros(0, dtype=bool)
+        empty = numeric_stats(np.zeros((1, 0)), np.zeros((1, 0), bool), [], with_knots)
+        self.stats_ = {
+            key: np.concatenate([part[key] for part in parts]) if parts else value
+            for key, value in empty.items()
+        }
+
+    def _numeric_parts(
+        self, sample: Any, names: list, with_knots: bool, fill: bool
+    ) -> tuple[list[dict[str, np.ndarray]], list[np.ndarray]]:
+        """The statistics and missing-value flags of the numeric columns, by blocks."""
+        parts, missing_parts = [], []
         for start in range(0, len(names), _BLOCK):  # a block of columns at a time
             block = sample[:, start : start + _BLOCK]
             block = block.toarray() if sp.issparse(block) else block
@@ -240,14 +257,9 @@ class InputEncoder:
                     "example by NaN, which is imputed) before fitting."
                 )
             methods = self.scalings_[start : start + _BLOCK]
-            parts.append(numeric_stats(block, missing, methods, with_knots))
+            parts.append(numeric_stats(block, missing, methods, with_knots, medians=fill))
             missing_parts.append(missing.any(axis=0))
-        self.missing_ = np.concatenate(missing_parts) if parts else np.zeros(0, dtype=bool)
-        empty = numeric_stats(np.zeros((1, 0)), np.zeros((1, 0), bool), [], with_knots)
-        self.stats_ = {
-            key: np.concatenate([part[key] for part in parts]) if parts else value
-            for key, value in empty.items()
-        }
+        return parts, missing_parts
 
     # -- transform -----------------------------------------------------------------
     def transform(self, X: Any) -> Any:

@@ -334,12 +334,22 @@ def _add_loss_sums(
     stats[:, _WEIGHT : _LOSS + 1] += torch.stack([weight_sums, numerators.detach()], dim=1)
 
 
-class EpochPredictions:
-    """One epoch's batch predictions and targets, reduced to score statistics at its end.
+STREAM_COLUMNS = 32
+"""From this many target columns, an epoch's batches are reduced to score statistics as
+they come, instead of being kept and reduced at the epoch's end: the kept copies,
+``(rows, columns)`` each, then cost more (memory, fresh pages to map) than the few
+reductions per batch."""
 
-    Keeping the predictions (each kind's ``running_prediction``: a class index, 0/1,
-    or the regression output) costs a few copies per batch; the accuracy hits and R²
-    moments are then computed once per epoch instead of with some twenty small operations per batch.
+
+class EpochPredictions:
+    """One epoch's batch predictions and targets, reduced to score statistics.
+
+    The running scores count each kind's ``running_prediction`` (a class index, 0/1,
+    or the regression output): per target column, the hits (classification), or the
+    sums of y, of y² and of squared errors (regression, for R²). With few target
+    columns the batches' predictions and targets are kept (a few copies per batch)
+    and reduced once at the epoch's end, instead of with several small operations per
+    batch; with many (``STREAM_COLUMNS``) each batch is reduced as it comes.
 
     Parameters
     ----------
@@ -349,14 +359,48 @@ class EpochPredictions:
         Where the buffers live (the batches' device).
     weighted : bool
         Whether the batches carry row weights.
+    stream : bool, optional
+        Reduce each batch as it comes; None chooses by ``n_targets``.
     """
 
-    def __init__(self, n_rows: int, n_targets: int, device: torch.device, weighted: bool):
-        self.predictions = torch.empty(n_rows, n_targets, device=device)
-        self.targets = torch.empty(n_rows, n_targets, device=device)
+    def __init__(
+        self,
+        n_rows: int,
+        n_targets: int,
+        device: torch.device,
+        weighted: bool,
+        stream: bool | None = None,
+    ):
+        self.stream = n_targets >= STREAM_COLUMNS if stream is None else stream
+        self.n_rows = n_rows
+        if self.stream:
+            self.sums = torch.zeros(4, n_targets, device=device)  # in grouped column order
+        else:
+            self.predictions = torch.empty(n_rows, n_targets, device=device)
+            self.targets = torch.empty(n_rows, n_targets, device=device)
         self.weights = torch.empty(n_rows, device=device) if weighted else None
         self.raw: dict[str, torch.Tensor] = {}  # raw outputs of the host-scored tasks
+        self.raw_targets: dict[str, torch.Tensor] = {}  # and their targets
         self.count = 0
+        self._kinds: list[tuple[int, slice | torch.Tensor]] | None = None
+
+    def _kind_columns(self, loss: MultiTaskLoss) -> list[tuple[int, slice | torch.Tensor]]:
+        """(0: hits or 1: R² moments, the columns they serve), in the buffers' order."""
+        if self._kinds is None:
+            regression = [
+                spec.handler.running_r2
+                for spec in loss.specs
+                for _ in range(spec.stop - spec.start)
+            ]
+            if self.stream and not loss.columns_in_order:
+                regression = [regression[j] for j in loss.column_order.tolist()]
+            device = loss.column_order.device
+            self._kinds = [
+                (first, index)
+                for first, wanted in ((0, False), (1, True))
+                if (index := _columns_index(regression, wanted, device)) is not None
+            ]
+        return self._kinds
 
     @torch.no_grad()
     def add(
@@ -366,7 +410,7 @@ class EpochPredictions:
         targets: torch.Tensor,
         sample_weight: torch.Tensor | None,
     ) -> None:
-        """Keep a batch's predictions (one call and one copy per loss group), targets and
+        """Keep, or reduce, a batch's predictions (one call per loss group), targets and
         row weights."""
         rows = slice(self.count, self.count + len(targets))
         pieces = [
@@ -374,18 +418,25 @@ class EpochPredictions:
             for group, output in zip(loss.groups, loss.group_outputs(outputs), strict=True)
         ]
         block = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
-        if loss.columns_in_order:
+        weights = sample_weight if self.weights is not None else None
+        if self.stream:
+            block = block.to(self.sums.dtype)
+            _add_sums(self.sums, block, loss.grouped(targets), weights, self._kind_columns(loss))
+        elif loss.columns_in_order:
             self.predictions[rows] = block
+            self.targets[rows] = targets
         else:
             self.predictions[rows][:, loss.column_order] = block.to(self.predictions.dtype)
+            self.targets[rows] = targets
         for spec in loss.scored_specs:
             output = outputs[spec.name]
             if spec.name not in self.raw:
-                self.raw[spec.name] = output.new_empty(len(self.targets), output.shape[1])
+                self.raw[spec.name] = output.new_empty(self.n_rows, output.shape[1])
+                self.raw_targets[spec.name] = targets.new_empty(self.n_rows, spec.stop - spec.start)
             self.raw[spec.name][rows] = output
-        self.targets[rows] = targets
-        if self.weights is not None and sample_weight is not None:
-            self.weights[rows] = sample_weight
+            self.raw_targets[spec.name][rows] = targets[:, spec.start : spec.stop]
+        if weights is not None:
+            self.weights[rows] = weights  # type: ignore[index]
         self.count = rows.stop
 
     def host_scores(self, specs: Sequence[TaskLossSpec]) -> dict[int, float]:
@@ -393,39 +444,36 @@ class EpochPredictions:
         if not self.raw:
             return {}
         count = self.count
-        targets = self.targets[:count].cpu().numpy()
         weights = None if self.weights is None else self.weights[:count].cpu().numpy()
         scores = {}
         for index, spec in enumerate(specs):
             if spec.scorer is not None and spec.name in self.raw:
                 raw = self.raw[spec.name][:count].float().cpu().numpy()
-                scores[index] = spec.scorer(raw, targets[:, spec.start : spec.stop], weights)
+                targets = self.raw_targets[spec.name][:count].cpu().numpy()
+                scores[index] = spec.scorer(raw, targets, weights)
         return scores
 
     @torch.no_grad()
-    def statistics(self, loss: MultiTaskLoss, chunk_rows: int = 65536) -> torch.Tensor:
+    def statistics(self, loss: MultiTaskLoss, chunk_rows: int | None = None) -> torch.Tensor:
         """Per task: accuracy hits or the sum of y, then the sums of y² and squared errors.
 
-        Reduced over chunks of rows, so that the temporaries stay small.
+        Kept predictions are reduced over chunks of ``chunk_rows`` rows (by default
+        about 2**18 values: temporaries of a MB, whatever the number of tasks).
         """
-        per_column = torch.zeros(4, self.predictions.shape[1], device=self.predictions.device)
-        for start in range(0, self.count, chunk_rows):
-            rows = slice(start, min(start + chunk_rows, self.count))
-            predictions, targets = self.predictions[rows], self.targets[rows]
-            weight = (~torch.isnan(targets)).to(targets.dtype)
-            if self.weights is not None:
-                weight = weight * self.weights[rows, None]
-            clean = torch.nan_to_num(targets, nan=0.0)
-            hits = predictions == clean
-            weighted = weight * clean
-            per_column += torch.stack(
-                [
-                    (weight * hits).sum(dim=0),
-                    weighted.sum(dim=0),
-                    (weighted * clean).sum(dim=0),
-                    (weight * (predictions - clean) ** 2).sum(dim=0),
-                ]
-            )
+        if self.stream:
+            per_column = self.sums
+            if not loss.columns_in_order:  # back from the grouped order
+                per_column = torch.empty_like(per_column)
+                per_column[:, loss.column_order] = self.sums
+        else:
+            n_columns = self.predictions.shape[1]
+            per_column = self.predictions.new_zeros(4, n_columns)
+            kinds = self._kind_columns(loss)
+            step = chunk_rows or max(1, (1 << 18) // max(1, n_columns))
+            for start in range(0, self.count, step):
+                rows = slice(start, min(start + step, self.count))
+                weights = None if self.weights is None else self.weights[rows]
+                _add_sums(per_column, self.predictions[rows], self.targets[rows], weights, kinds)
         hit_sums, sums, squares, errors = (loss._per_task(row) for row in per_column)
         regression = loss.is_regression
         zero = hit_sums.new_zeros(())
@@ -437,6 +485,51 @@ class EpochPredictions:
             ],
             dim=1,
         )
+
+
+def _add_sums(
+    sums: torch.Tensor,
+    predictions: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None,
+    kinds: list[tuple[int, slice | torch.Tensor]],
+) -> None:
+    """Add a block of rows' per-column hits, sums of y and y², and squared errors to
+    ``sums`` (4, columns), each over the columns of the kinds it serves only, with
+    ``nansum`` skipping the missing labels (NaN targets)."""
+    row_weights = None if weights is None else weights[:, None]
+    for first, index in kinds:
+        predicted, target = predictions[:, index], targets[:, index]
+        if first == 0:  # hits: a missing label (NaN) equals no prediction
+            hits = (predicted == target).to(target.dtype)
+            sums[0, index] += (hits if row_weights is None else hits * row_weights).sum(0)
+            continue
+        squared = (predicted - target).square_()
+        square = target * target
+        if row_weights is not None:
+            squared, square, target = (
+                squared * row_weights,
+                square * row_weights,
+                target * row_weights,
+            )
+        # a NaN or infinite prediction, labelled or not, makes the error NaN
+        poisoned = predicted.sum(dim=0) * 0.0
+        sums[1:, index] += torch.stack(
+            [target.nansum(dim=0), square.nansum(dim=0), squared.nansum(dim=0) + poisoned]
+        )
+
+
+def _columns_index(
+    regression: list[bool], wanted: bool, device: torch.device
+) -> slice | torch.Tensor | None:
+    """Index of the columns whose flag is ``wanted``: a slice (a view, no gather) for
+    every column, None for none."""
+    if all(flag == wanted for flag in regression):
+        return slice(None)
+    if not any(flag == wanted for flag in regression):
+        return None
+    found = [j for j, flag in enumerate(regression) if flag == wanted]
+    return torch.tensor(found, device=device)
 
 
 def scores_from_stats(

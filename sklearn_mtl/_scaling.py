@@ -115,10 +115,12 @@ def numeric_stats(
     missing: np.ndarray,
     methods: Sequence[str | None],
     with_knots: bool | None = None,
+    medians: bool = True,
 ) -> dict[str, np.ndarray]:
     """Imputation value and scaling statistics of each column (NaN ignored).
 
-    ``fill`` is the median; ``center`` and ``scale`` the affine part ((x - center) /
+    ``fill`` is the median (0 for unscaled columns when ``medians=False``, which spares
+    their quantiles); ``center`` and ``scale`` the affine part ((x - center) /
     scale: the mean and standard deviation for "standard", the median and the
     interquartile range for "squashing" and "robust", 0 and 1 otherwise); ``knots``,
     its :data:`N_QUANTILES` quantiles for a "quantile" column (zeros for the others),
@@ -131,7 +133,7 @@ def numeric_stats(
     levels = np.linspace(0.0, 1.0, knots.shape[1])
     for j, method in enumerate(methods):
         column = values[~missing[:, j], j] if missing[:, j].any() else values[:, j]
-        if column.size == 0:
+        if column.size == 0 or (method is None and not medians):
             continue
         q25, median, q75 = np.quantile(column, [0.25, 0.5, 0.75])
         fill[j] = median

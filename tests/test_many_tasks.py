@@ -264,3 +264,103 @@ def test_grouped_regression_tasks_around_a_binary_one():
         positive = np.abs(np.random.default_rng(0).normal(size=(20, 3))) + 0.1
         fitted = MultiTaskNetEstimator(tasks=tasks, max_epochs=2, random_state=0)
         assert np.isfinite(fitted.fit(np.ones((20, 1)), positive).predict(np.ones((2, 1)))).all()
+
+
+def _reference_statistics(recorder, loss):
+    """The epoch statistics as first written: every statistic over every column."""
+    count = recorder.count
+    predictions, targets = recorder.predictions[:count], recorder.targets[:count]
+    weight = (~torch.isnan(targets)).float()
+    if recorder.weights is not None:
+        weight = weight * recorder.weights[:count, None]
+    clean = torch.nan_to_num(targets)
+    per_column = torch.stack(
+        [
+            (weight * (predictions == clean)).sum(0),
+            (weight * clean).sum(0),
+            (weight * clean * clean).sum(0),
+            (weight * (predictions - clean) ** 2).sum(0),
+        ]
+    )
+    hits, sums, squares, errors = (loss._per_task(row) for row in per_column)
+    regression = loss.is_regression
+    return torch.stack(
+        [
+            torch.where(regression, sums, hits),
+            torch.where(regression, squares, 0.0),
+            torch.where(regression, errors, 0.0),
+        ],
+        dim=1,
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("layout", ["regression", "classification", "mixed"])
+def test_epoch_statistics_match_every_column_reference(weighted, layout):
+    """The per-kind statistics (nansum over the columns of one kind), reduced at the
+    epoch's end or batch by batch, equal the sums over every column with a label mask,
+    NaN predictions included."""
+    from sklearn_mtl._losses import EpochPredictions, MultiTaskLoss, TaskLossSpec
+    from sklearn_mtl.weighting import FixedWeighting
+
+    kinds = {
+        "regression": ["regression"] * 4,
+        "classification": ["binary", "multiclass", "multilabel"],
+        "mixed": ["regression", "binary", "multilabel", "regression", "multiclass"],
+    }[layout]
+    specs, start = [], 0
+    for index, kind in enumerate(kinds):
+        width = 2 if kind == "multilabel" else 1
+        specs.append(TaskLossSpec(f"t{index}", kind, start, start + width))
+        start += width
+    loss = MultiTaskLoss(specs, FixedWeighting().build(torch.ones(len(specs))))
+    generator = torch.Generator().manual_seed(0)
+    recorder = EpochPredictions(30, start, torch.device("cpu"), weighted=weighted, stream=False)
+    streamed = EpochPredictions(30, start, torch.device("cpu"), weighted=weighted, stream=True)
+    for batch in range(3):
+        outputs = {
+            spec.name: torch.randn(10, 3 if spec.kind == "multiclass" else spec.stop - spec.start,
+                                   generator=generator)
+            for spec in specs
+        }  # fmt: skip
+        targets = torch.cat(
+            [
+                torch.randn(10, 1, generator=generator)
+                if spec.kind == "regression"
+                else torch.randint(0, 3 if spec.kind == "multiclass" else 2,
+                                   (10, spec.stop - spec.start), generator=generator).float()
+                for spec in specs
+            ],
+            dim=1,
+        )  # fmt: skip
+        targets[torch.rand(targets.shape, generator=generator) < 0.3] = float("nan")
+        if batch == 2 and layout != "classification":
+            outputs[specs[0].name][3, 0] = float("nan")  # a diverged prediction
+        weight = torch.rand(10, generator=generator) if weighted else None
+        recorder.add(loss, outputs, targets, weight)
+        streamed.add(loss, outputs, targets, weight)
+    expected = _reference_statistics(recorder, loss)
+    for chunk_rows in (None, 7):
+        torch.testing.assert_close(
+            recorder.statistics(loss, chunk_rows=chunk_rows), expected, equal_nan=True
+        )
+    torch.testing.assert_close(streamed.statistics(loss), expected, equal_nan=True)
+
+
+def test_task_outputs_make_per_task_views_on_demand():
+    """One fused block: ``outputs[name]`` makes that view only, iteration all of them in
+    task order (the views already made kept), and they equal the block's split."""
+    tasks = [TaskHeadSpec(f"t{i}", 2 if i == 1 else 1) for i in range(4)]
+    heads = TaskHeads([5] * 4, tasks, NetworkConfig(), (), feature_slots=[0] * 4)
+    z = torch.randn(3, 5)
+    outputs = heads([z] * 4)
+    block = outputs.columns(("t0", "t1", "t2", "t3"))
+    expected = dict(zip(heads.task_names, block.split([1, 2, 1, 1], dim=1), strict=True))
+    third = outputs["t2"]
+    assert dict.__len__(outputs) == 1  # the other views are not made yet
+    torch.testing.assert_close(third, expected["t2"])
+    assert list(outputs) == ["t0", "t1", "t2", "t3"] and len(outputs) == 4
+    assert outputs["t2"] is third
+    for name, value in outputs.items():
+        torch.testing.assert_close(value, expected[name])
+    assert list(dict(heads([z] * 4))) == heads.task_names

@@ -72,12 +72,35 @@ class FusedLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(sum(self.out_sizes)))
 
     @torch.no_grad()
-    def reset_rows(self, position: int) -> None:
-        """Initialise the rows of the ``position``-th task as ``nn.Linear`` would."""
-        rows = slice(self.starts[position], self.starts[position] + self.out_sizes[position])
-        nn.init.kaiming_uniform_(self.weight[rows], a=math.sqrt(5))
-        bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-        nn.init.uniform_(self.bias[rows], -bound, bound)
+    def reset_rows(self, position: int, count: int = 1) -> None:
+        """Initialise the rows of tasks ``position`` to ``position + count - 1`` as one
+        ``nn.Linear`` per task, in task order, would.
+
+        Tasks of one output width take one draw for all of them: CPU samplers consume
+        the generator one value at a time, so a ``(count, width * (in + 1))`` block
+        holds each task's weights then its biases as separate layers would draw them.
+        The weights are those values exactly; the biases are drawn with the weights'
+        bound (``kaiming_uniform_(a=sqrt(5))``'s, which equals ``1/sqrt(in)`` up to the
+        last bit) and rescaled to theirs.
+        """
+        sizes = self.out_sizes[position : position + count]
+        if count > 1 and len(set(sizes)) == 1 and self.in_features > 0:
+            width, n_in = sizes[0], self.in_features
+            first = self.starts[position]
+            rows = slice(first, first + count * width)
+            fan_in = nn.init._calculate_correct_fan(self.weight[rows], "fan_in")
+            gain = nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+            bound = math.sqrt(3.0) * gain / math.sqrt(fan_in)
+            block = torch.empty(count, width * (n_in + 1)).uniform_(-bound, bound)
+            self.weight[rows] = block[:, : width * n_in].reshape(count * width, n_in)
+            biases = block[:, width * n_in :].reshape(-1)
+            self.bias[rows] = biases * ((1 / math.sqrt(n_in)) / bound)
+            return
+        for index in range(position, position + count):
+            rows = slice(self.starts[index], self.starts[index] + self.out_sizes[index])
+            nn.init.kaiming_uniform_(self.weight[rows], a=math.sqrt(5))
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            nn.init.uniform_(self.bias[rows], -bound, bound)
 
     def extra_repr(self) -> str:
         return (
@@ -145,10 +168,47 @@ class TaskOutputs(dict):
     :meth:`columns` gives the outputs of consecutive tasks of one block side by side
     as a view of the block, where ``torch.cat`` of the per-task outputs would copy them
     (and back-propagate through a split and a concatenation of one piece per task).
+
+    Made by :meth:`of_block` (every task a column range of one block), the per-task
+    views are made when asked for: ``outputs[name]`` makes that task's, anything else
+    (iteration, ``len``, ``items``, a copy) all of them, in task order. A training step
+    reads the block through :meth:`columns`, and a step with hundreds of tasks then
+    makes no per-task tensor at all.
     """
 
     blocks: list[torch.Tensor]
     layout: BlockLayout | None = None
+
+    @classmethod
+    def of_block(
+        cls, block: torch.Tensor, sizes: Sequence[int], layout: BlockLayout
+    ) -> TaskOutputs:
+        """The outputs of the tasks of ``layout``'s one block, ``sizes`` columns each."""
+        outputs = cls()
+        outputs.blocks, outputs.layout = [block], layout
+        outputs._sizes = list(sizes)
+        return outputs
+
+    def _fill(self) -> None:
+        """Make the per-task views not made yet, in task order."""
+        sizes = self.__dict__.pop("_sizes", None)
+        if sizes is None:
+            return
+        assert self.layout is not None
+        made = dict(dict.items(self))
+        dict.clear(self)
+        pieces = self.blocks[0].split(sizes, dim=1)
+        for name, piece in zip(self.layout.names[0], pieces, strict=True):
+            dict.__setitem__(self, name, made.get(name, piece))
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if "_sizes" in self.__dict__ and not dict.__contains__(self, name):
+            assert self.layout is not None
+            located = self.layout.where.get(name)
+            if located is not None and located[0] == 0:
+                start, stop = self.layout.bounds[0][located[1]]
+                dict.__setitem__(self, name, self.blocks[0][:, start:stop])
+        return dict.__getitem__(self, name)
 
     def with_blocks(
         self, blocks: list[torch.Tensor], layout: BlockLayout
@@ -171,6 +231,25 @@ class TaskOutputs(dict):
         start, stop = layout.bounds[b][first][0], layout.bounds[b][last][1]
         block = self.blocks[b]
         return block if start == 0 and stop == layout.widths[b] else block[:, start:stop]
+
+
+def _after_fill(name: str) -> Any:
+    method = getattr(dict, name)
+
+    def call(self: TaskOutputs, *args: Any, **kwargs: Any) -> Any:
+        self._fill()
+        return method(self, *args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in (
+    "__iter__", "__len__", "__contains__", "__eq__", "__ne__", "__repr__", "__reversed__",
+    "__or__", "__ror__", "__ior__", "__setitem__", "__delitem__", "__reduce_ex__", "keys",
+    "values", "items", "get", "copy", "pop", "popitem", "setdefault", "update", "clear",
+):  # fmt: skip
+    setattr(TaskOutputs, _name, _after_fill(_name))
 
 
 class TaskHeads(nn.Module):
@@ -248,16 +327,30 @@ class TaskHeads(nn.Module):
         self._fused_of = {
             k: (g, i) for g, group in enumerate(fused) for i, k in enumerate(group.tasks)
         }
-        # Initialised in task order exactly as separate heads were: the same values.
+        # Initialised in task order as separate heads were: the same draws, the
+        # consecutive tasks of one fused group at once (see FusedLinear.reset_rows).
         n_outputs = {task.name: task.n_outputs for task in tasks}
         separate: dict[str, nn.Module] = {}
+        run: list[int] = []  # (group, first position, count) of pending fused tasks
+
+        def flush() -> None:
+            if run:
+                fused[run[0]].reset_rows(run[1], run[2])
+                run.clear()
+
         for k, (width, task) in enumerate(zip(in_widths, tasks, strict=True)):
             if k in self._fused_of:
                 g, position = self._fused_of[k]
-                fused[g].reset_rows(position)
+                if run and run[0] == g and run[1] + run[2] == position:
+                    run[2] += 1
+                else:
+                    flush()
+                    run.extend([g, position, 1])
             else:
+                flush()
                 n_in = width + sum(n_outputs[source] for source in task.inputs_from)
                 separate[str(k)] = make_mlp(n_in, layer_sizes, config, n_out=task.n_outputs)
+        flush()
         self.fused: Sequence[FusedLinear] = cast(Sequence[FusedLinear], nn.ModuleList(fused))
         self.heads = nn.ModuleDict(separate)
         self._layout = BlockLayout(
@@ -297,6 +390,8 @@ class TaskHeads(nn.Module):
             else:
                 block = F.linear(features[group.tasks[0]], group.weight, group.bias)
                 blocks.append(block)
+                if len(self.fused) == 1 and not self.heads and not torch.compiler.is_compiling():
+                    return TaskOutputs.of_block(block, group.out_sizes, self._layout)
                 pieces = block.split(group.out_sizes, dim=1) if len(group.tasks) > 1 else (block,)
             if len(self.fused) == 1 and not self.heads:  # every task, in task order
                 outputs = TaskOutputs(zip(self.task_names, pieces, strict=True))
