@@ -178,6 +178,7 @@ class TaskOutputs(dict):
 
     blocks: list[torch.Tensor]
     layout: BlockLayout | None = None
+    _sizes: list[int]  # set while views are still to be made
 
     @classmethod
     def of_block(
