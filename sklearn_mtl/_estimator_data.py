@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     validate_data,
 )
 
@@ -47,6 +48,13 @@ class _DataChecks(_Parameters):
             # to it, which raises its usual error).
             if X32 is X or bool(np.isfinite(X32.sum())):
                 return self._encode_X(X32)
+        kind = getattr(getattr(X, "dtype", None), "kind", "")
+        if kind in ("m", "M"):  # numpy would cast them to numbers; a table refuses them
+            what = "datetimes" if kind == "M" else "durations"
+            raise ValueError(
+                f"X holds {what} (dtype {X.dtype}), which cannot be used: convert them to "
+                "numbers first (for example days or seconds since an origin)."
+            )
         if is_table(X):  # a DataFrame, or an array of strings or objects
             if X.shape[0] < 1:
                 raise ValueError(
@@ -54,6 +62,10 @@ class _DataChecks(_Parameters):
                     "is required."
                 )
             validate_data(self, X, reset=reset, skip_check_array=True)
+            encoder = getattr(self, "input_encoder_", None)
+            if not reset and encoder is not None and not encoder.is_table_:
+                # fitted on a numeric array: the network reads numbers only
+                X = check_array(X, dtype=np.float32, ensure_all_finite="allow-nan")
         elif is_row_streamable(X):  # a memmap: read batch by batch, never copied whole
             check_streamed_X(X)
             X = validate_data(self, X, reset=reset, skip_check_array=True)

@@ -54,6 +54,19 @@ def test_a_list_of_rows_with_strings_is_read_as_the_same_object_array():
         MultiTaskNetEstimator(**TINY).fit(np.array([[1 + 1j, "a"]] * 12, dtype=object), y)
 
 
+def test_datetime_arrays_are_refused_and_predict_reads_numbers_as_fit_did():
+    X = _X(12)
+    dates = np.datetime64("2020-01-01") + np.arange(24).reshape(12, 2).astype("timedelta64[D]")
+    with pytest.raises(ValueError, match=r"X holds datetimes \(dtype datetime64\[D\]\)"):
+        MultiTaskNetEstimator(**TINY).fit(dates, X[:, 0])  # numpy would cast them to days
+    with pytest.raises(ValueError, match="X holds durations"):
+        MultiTaskNetEstimator(**TINY).fit(dates - dates[0, 0], X[:, 0])
+    est = MultiTaskNetEstimator(**TINY).fit(X, X[:, 0])  # fitted on numbers
+    np.testing.assert_array_equal(est.predict(X.astype(object)), est.predict(X))
+    with pytest.raises(ValueError, match="X: could not convert string to float: 'a'"):
+        est.predict(np.array([["a", 1.0, 2.0]] * 3, dtype=object))
+
+
 # -- 2. early stopping and the first epoch -----------------------------------------------
 class FailIn(Callback):
     def __init__(self, error):
