@@ -93,7 +93,7 @@ class TargetKind:
         self.task = task
         self.check(task)
         if task.metric is not None:
-            from .metrics import _metric_spec
+            from ..metrics import _metric_spec
 
             _metric_spec(task.metric, self, task.name)
 
