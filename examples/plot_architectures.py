@@ -148,10 +148,12 @@ fig.tight_layout()
 # -----------------------------------
 # Every architecture declares which parameters all tasks depend on; gradient-level
 # loss weighting methods (``loss_weighting="pcgrad"``, ``"mgda"``, ...) act on those.
+# A task's own parameters are those its output reaches on a batch, besides the shared.
+batch = torch.as_tensor(X_train[:8], dtype=torch.float32)
 for name, est in fitted.items():
     module = est.net_.module_
     shared = sum(p.numel() for p in module.shared_parameters())
-    own = {t.name: sum(p.numel() for p in module.task_parameters(t.name)) for t in tasks}
+    own = {t.name: sum(p.numel() for p in module.task_parameters(t.name, batch)) for t in tasks}
     print(f"{name:>15}: {shared:6d} shared, task-specific {own}")
 
 # %%

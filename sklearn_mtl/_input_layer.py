@@ -199,9 +199,6 @@ class EncodedInputModule(MultiTaskModule):
         inner = self.inner.shared_parameters()
         return [*self.input.parameters(), *inner] if inner else inner
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        return self.inner.task_parameters(name)
-
     def penalty(self) -> torch.Tensor | None:
         return self.inner.penalty()
 

@@ -113,14 +113,14 @@ def test_output_shapes_and_split(name):
 
 @pytest.mark.parametrize("name", ARCHS)
 def test_shared_and_task_parameters_match_gradient_reach(name):
-    """A task's loss reaches exactly shared_parameters() + task_parameters(task)."""
+    """A task's loss reaches exactly shared_parameters() + task_parameters(task, X)."""
     module = build(ARCHS[name])
     out = module(make_X())
     shared = ids(module.shared_parameters())
     assert len(shared) == len(module.shared_parameters()), "duplicate shared parameters"
     per_task = {}
     for task, value in out.items():
-        own = ids(module.task_parameters(task))
+        own = ids(module.task_parameters(task, make_X()))
         assert not own & shared
         per_task[task] = reached(module, value)
         assert per_task[task] == shared | own, task
@@ -256,14 +256,26 @@ def n_params(params):
     return sum(p.numel() for p in params)
 
 
-def task_size(module, task):
+def upstream(heads, name):
+    """All tasks whose heads feed task ``name``, directly or through a chain."""
+    found = []
+    for source in heads.inputs_from[heads.task_names.index(name)]:
+        for task in [*upstream(heads, source), source]:
+            if task not in found:
+                found.append(task)
+    return found
+
+
+def task_size(module, task, n_features=4):
     """Number of values of a task's own parameters: of a fused head, its rows only."""
     heads = module.task_heads
     fused = ids(heads.fused.parameters())
-    own = [p for p in module.task_parameters(task) if id(p) not in fused]
+    own = [
+        p for p in module.task_parameters(task, make_X(n_features=n_features)) if id(p) not in fused
+    ]
     rows = [
         layer.weight.numel() + layer.bias.numel()
-        for name in [*heads.upstream(task), task]
+        for name in [*upstream(heads, task), task]
         for layer in heads[heads.task_names.index(name)].modules()
         if isinstance(layer, FusedRows)
     ]
@@ -531,7 +543,7 @@ def test_task_chain(name):
     assert click_head <= reached(module, out["buy"])
     assert click_head <= reached(module, out["amount"])
     assert not ids(heads[1].parameters()) & reached(module, out["click"])
-    assert ids(heads[1].parameters()) <= ids(module.task_parameters("amount"))
+    assert ids(heads[1].parameters()) <= ids(module.task_parameters("amount", make_X()))
 
 
 def test_task_chain_with_depth():
@@ -540,7 +552,7 @@ def test_task_chain_with_depth():
     module = build(HardSharing(), tasks, config)
     out = module(make_X())
     assert ids(module.trunk[1].parameters()) <= reached(module, out["low"])
-    assert ids(module.trunk[1].parameters()) <= ids(module.task_parameters("low"))
+    assert ids(module.trunk[1].parameters()) <= ids(module.task_parameters("low", make_X()))
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,8 @@ def test_wide_path_starts_at_zero_and_is_a_task_parameter():
     X = torch.randn(6, 4)
     for name, out in module(X).items():
         torch.testing.assert_close(out, inner(X)[name])
-    assert any(p is module.wide["a"].weight for p in module.task_parameters("a"))
-    assert not any(p is module.wide["a"].weight for p in module.task_parameters("b"))
+    assert any(p is module.wide["a"].weight for p in module.task_parameters("a", X))
+    assert not any(p is module.wide["a"].weight for p in module.task_parameters("b", X))
 
 
 def test_ensemble_averages_members_in_eval_and_routes_rows_in_training():
@@ -157,18 +157,19 @@ def disjoint_data(n_tasks=6, rows=40, seed=0):
 def test_task_offsets_shares_everything_but_a_scale_and_shift():
     tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 1), TaskHeadSpec("c", 3)]
     module = TaskOffsets().build(4, tasks, NetworkConfig(hidden_layer_sizes=(8,)))
-    out = module(torch.randn(5, 4))
+    X = torch.randn(5, 4)
+    out = module(X)
     assert {name: tuple(v.shape) for name, v in out.items()} == {
         "a": (5, 1),
         "b": (5, 1),
         "c": (5, 3),
     }
     torch.testing.assert_close(out["a"], out["b"])  # scale 1, shift 0 at the start
-    assert len(module.task_parameters("a")) == 2
+    assert len(module.task_parameters("a", X)) == 2
     shared = {id(p) for p in module.shared_parameters()}
-    own = {id(p) for p in module.task_parameters("a")}
+    own = {id(p) for p in module.task_parameters("a", X)}
     assert shared.isdisjoint(own)
-    assert shared | own | {id(p) for p in module.task_parameters("c")} >= {
+    assert shared | own | {id(p) for p in module.task_parameters("c", X)} >= {
         id(p) for p in module.parameters() if p.shape[0] != 1
     }
 
@@ -195,7 +196,8 @@ def test_task_offsets_learns_tasks_on_disjoint_rows():
     assert 1 - np.mean((own - truth) ** 2) / np.var(truth) > 0.9
     # two numbers per task of its own, everything else shared
     module = est.net_.module_
-    assert sum(p.numel() for p in module.task_parameters("task0")) == 2
+    batch = torch.as_tensor(X_test[:8], dtype=torch.float32)
+    assert sum(p.numel() for p in module.task_parameters("task0", batch)) == 2
 
 
 def test_smoothed_best_epoch_ignores_one_lucky_epoch():

@@ -146,8 +146,8 @@ def make_mlp(
 class MultiTaskModule(nn.Module):
     """Base class of the networks that architectures build.
 
-    Subclasses implement :meth:`shared` and :meth:`heads`, and may override
-    :meth:`shared_parameters` and :meth:`penalty`.
+    Subclasses implement :meth:`shared`, :meth:`heads` and :meth:`shared_parameters`,
+    and may override :meth:`penalty`; :meth:`task_parameters` is found by autograd.
     """
 
     task_names: list[str]
@@ -164,21 +164,38 @@ class MultiTaskModule(nn.Module):
         return self.heads(self.shared(X), X)
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters that every task's loss depends on (gradient-level weighting acts on them).
-
-        Every parameter used by :meth:`shared` by default.
-        """
+        """Parameters that every task's loss depends on (gradient-level weighting acts on them)."""
         raise NotImplementedError
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
+    def task_parameters(self, name: str, X: torch.Tensor) -> list[nn.Parameter]:
         """Parameters besides :meth:`shared_parameters` that task ``name``'s output depends on.
 
-        Its own head, gates and experts; with task chains also the heads of the tasks it
-        takes its inputs from; with hierarchical heads the trunk layers between the lowest
-        head and its own. ``shared_parameters() + task_parameters(name)`` is exactly the
-        set of parameters the gradient of that task's loss reaches.
+        Found by autograd, for every architecture alike: the parameters that get a
+        nonzero gradient from task ``name``'s output on the batch ``X`` (a few rows of
+        the training data; the module runs in eval mode for it, and is left in the mode
+        it was in). Its own head, gates and
+        experts; with task chains also the heads of the tasks it takes its inputs from;
+        with hierarchical heads the trunk layers between the lowest head and its own.
+        ``shared_parameters() + task_parameters(name, X)`` is then the set of
+        parameters the gradient of that task's loss reaches.
         """
-        raise NotImplementedError
+        shared = {id(p) for p in self.shared_parameters()}
+        candidates = [p for p in self.parameters() if p.requires_grad and id(p) not in shared]
+        if not candidates:
+            return []
+        training = self.training
+        self.eval()
+        try:
+            with torch.enable_grad():
+                output = self(X)[name]
+                grads = torch.autograd.grad(output.sum(), candidates, allow_unused=True)
+        finally:
+            self.train(training)
+        return [
+            p
+            for p, grad in zip(candidates, grads, strict=True)
+            if grad is not None and bool(grad.any())
+        ]
 
     def penalty(self) -> torch.Tensor | None:
         """An extra term added to the training loss (e.g. soft sharing), or None."""

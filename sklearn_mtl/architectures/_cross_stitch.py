@@ -111,9 +111,6 @@ class CrossStitchModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return [*self.layers.parameters(), *self.stitches.parameters()]
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        return self.task_heads.head_parameters(name)
-
 
 @register_architecture("cross_stitch")
 class CrossStitch(Architecture):

@@ -55,9 +55,6 @@ class CustomTrunkModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.trunk.parameters() if p.requires_grad]
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        return self.task_heads.head_parameters(name)
-
 
 class CustomTrunk(Architecture):
     """Use your own ``torch.nn.Module`` as the shared trunk; the task heads are added.

@@ -64,16 +64,6 @@ class HardSharingModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk[: self.shared_depth].parameters())
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        depth = max(
-            self.depths[self.task_names.index(task)]
-            for task in [*self.task_heads.upstream(name), name]
-        )
-        return [
-            *self.trunk[self.shared_depth : depth].parameters(),
-            *self.task_heads.head_parameters(name),
-        ]
-
 
 @register_architecture("hard")
 class HardSharing(Architecture):

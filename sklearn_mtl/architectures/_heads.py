@@ -410,33 +410,6 @@ class TaskHeads(nn.Module):
             outputs[name] = self.heads[str(k)](feature)
         return outputs.with_blocks(blocks, self._layout)
 
-    def upstream(self, name: str) -> list[str]:
-        """All tasks whose heads feed task ``name``, directly or through a chain."""
-        index = self.task_names.index(name)
-        found: list[str] = []
-        for source in self.inputs_from[index]:
-            for upstream in [*self.upstream(source), source]:
-                if upstream not in found:
-                    found.append(upstream)
-        return found
-
-    def head_parameters(self, name: str) -> list[nn.Parameter]:
-        """Parameters of task ``name``'s head and of the heads it reads from.
-
-        A fused head contributes its group's fused weight and bias (the task's
-        gradient reaches only its own rows of them).
-        """
-        params: list[nn.Parameter] = []
-        for task in [*self.upstream(name), name]:
-            k = self.task_names.index(task)
-            own = (
-                self.fused[self._fused_of[k][0]].parameters()
-                if k in self._fused_of
-                else self.heads[str(k)].parameters()
-            )
-            params.extend(p for p in own if all(p is not q for q in params))
-        return params
-
     def legacy_parameter_names(self) -> list[str]:
         """Parameter names (relative to this module) of the layout before the fusion.
 

@@ -86,11 +86,6 @@ class MMoEModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.experts.parameters())
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        names = [*self.task_heads.upstream(name), name]
-        gates = [p for task in names for p in self.gates[self.task_names.index(task)].parameters()]
-        return gates + self.task_heads.head_parameters(name)
-
 
 @register_architecture("mmoe")
 class MMoE(Architecture):

@@ -61,10 +61,6 @@ class TaskOffsetsModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return [*self.trunk.parameters(), *self.output_layers.parameters()]
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        index = self.task_names.index(name)
-        return [self.scales[index], self.shifts[index]]
-
 
 @register_architecture("task_offsets")
 class TaskOffsets(Architecture):

@@ -196,11 +196,6 @@ class PLEModule(MultiTaskModule):
         own = {id(p) for k in range(len(self.task_names)) for p in self._own(k)}
         return [p for p in self.levels.parameters() if id(p) not in own]
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        names = [*self.task_heads.upstream(name), name]
-        own = [p for task in names for p in self._own(self.task_names.index(task))]
-        return own + self.task_heads.head_parameters(name)
-
 
 @register_architecture("ple")
 class PLE(Architecture):

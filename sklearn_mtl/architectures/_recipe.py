@@ -201,14 +201,6 @@ class RecipeModule(MultiTaskModule):
             params = [self.member_scale, *params]
         return params
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        params = list(self.inner.task_parameters(name))
-        if self.ensemble_size > 1:
-            params += [self.member_out[name], self.member_shift[name]]
-        if self.wide is not None:
-            params += list(self.wide[name].parameters())
-        return params
-
     def penalty(self) -> torch.Tensor | None:
         return self.inner.penalty()
 

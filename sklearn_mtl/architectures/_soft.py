@@ -58,13 +58,6 @@ class SoftSharingModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return []
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        names = [*self.task_heads.upstream(name), name]
-        towers = [self.towers[self.task_names.index(task)] for task in names]
-        return [
-            p for tower in towers for p in tower.parameters()
-        ] + self.task_heads.head_parameters(name)
-
     def tower_distance(self) -> torch.Tensor:
         """Mean over task pairs of the squared L2 distance between their towers.
 

@@ -113,13 +113,6 @@ class TaskAttentionModule(MultiTaskModule):
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk.parameters())
 
-    def task_parameters(self, name: str) -> list[nn.Parameter]:
-        names = [*self.task_heads.upstream(name), name]
-        masks = [
-            p for task in names for p in self.attention[self.task_names.index(task)].parameters()
-        ]
-        return masks + self.task_heads.head_parameters(name)
-
 
 @register_architecture("task_attention")
 class TaskAttention(Architecture):
