@@ -115,6 +115,15 @@ def _imports(path: pathlib.Path) -> set[str]:
     return found
 
 
+def test_no_module_is_longer_than_600_lines():
+    """One job a module: none of the package's modules is over 600 lines."""
+    lengths = {
+        str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert {name: n for name, n in lengths.items() if n > 600} == {}
+
+
 def test_persistence_does_not_import_the_estimator():
     """No import cycle: the estimator imports the file format, never the reverse."""
     for name in ("_safe_format.py", "_persistence.py", "_checkpoint.py", "_training.py"):
