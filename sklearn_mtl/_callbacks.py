@@ -119,7 +119,6 @@ def describe_tasks(tasks) -> str:
     Examples
     --------
     >>> from sklearn_mtl import Task
-    >>> from sklearn_mtl._callbacks import describe_tasks
     >>> print(describe_tasks([Task("spend", "regression"), Task("bought", "binary")]))
     ... # doctest: +NORMALIZE_WHITESPACE
     [MultiTaskNetEstimator] tasks: spend (regression), bought (binary);
@@ -164,7 +163,6 @@ def still_improving(losses, tol: float, n_iter_no_change: int) -> bool:
 
     Examples
     --------
-    >>> from sklearn_mtl._callbacks import still_improving
     >>> still_improving([1.0, 0.5, 0.25, 0.125], tol=1e-4, n_iter_no_change=2)
     True
     >>> still_improving([1.0, 0.5, 0.5, 0.5], tol=1e-4, n_iter_no_change=2)

@@ -47,7 +47,6 @@ class InputLayer(nn.Module):
     Examples
     --------
     >>> import pandas as pd, torch
-    >>> from sklearn_mtl._input import InputEncoder
     >>> X = pd.DataFrame({"size": [1.0, None, 30.0], "colour": ["red", "blue", "red"]})
     >>> encoder = InputEncoder().fit(X)
     >>> layer = InputLayer(encoder, one_hot_max_categories=16)

@@ -100,7 +100,6 @@ def group_losses(
 
     Examples
     --------
-    >>> from sklearn_mtl._losses import TaskLossSpec, group_losses
     >>> specs = [TaskLossSpec("a", "regression", 0, 1), TaskLossSpec("c", "multiclass", 1, 2),
     ...          TaskLossSpec("b", "regression", 2, 3)]
     >>> groups, columns = group_losses(specs, [spec.handler.loss() for spec in specs])

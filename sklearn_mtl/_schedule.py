@@ -19,7 +19,6 @@ def lr_factor(schedule: str, progress: float) -> float:
 
     Examples
     --------
-    >>> from sklearn_mtl._schedule import lr_factor
     >>> [round(lr_factor("cosine", p), 3) for p in (0.0, 0.5, 1.0)]
     [1.0, 0.5, 0.0]
     >>> [round(lr_factor("flat_cosine", p), 3) for p in (0.25, 0.75, 1.0)]
@@ -45,7 +44,6 @@ def smoothed_best_epoch(losses, window: int = 5) -> int:
 
     Examples
     --------
-    >>> from sklearn_mtl._schedule import smoothed_best_epoch
     >>> smoothed_best_epoch([5.0, 4.0, 3.0, 0.5, 3.0, 2.0, 2.0, 2.0, 2.1])
     6
     """

@@ -27,7 +27,6 @@ def check_n_threads(n_threads: object) -> int | None:
     Examples
     --------
     >>> import os
-    >>> from sklearn_mtl._threads import check_n_threads
     >>> check_n_threads(None), check_n_threads(2)
     (None, 2)
     >>> check_n_threads(-1) == (os.cpu_count() or 1)

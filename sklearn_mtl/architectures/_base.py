@@ -213,7 +213,6 @@ def decayed_parameters(module: nn.Module) -> list[nn.Parameter]:
     Examples
     --------
     >>> from torch import nn
-    >>> from sklearn_mtl.architectures._base import decayed_parameters
     >>> [tuple(p.shape) for p in decayed_parameters(nn.Linear(3, 2))]
     [(2, 3)]
     """

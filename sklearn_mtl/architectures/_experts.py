@@ -38,7 +38,6 @@ class ExpertGroup(nn.Module):
     --------
     >>> import torch
     >>> from sklearn_mtl.architectures import NetworkConfig
-    >>> from sklearn_mtl.architectures._experts import ExpertGroup
     >>> experts = ExpertGroup(5, (8, 4), NetworkConfig(), n_experts=3)
     >>> tuple(experts(torch.zeros(2, 5)).shape)
     (2, 3, 4)

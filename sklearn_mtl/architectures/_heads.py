@@ -281,7 +281,6 @@ class TaskHeads(nn.Module):
     --------
     >>> import torch
     >>> from sklearn_mtl.architectures import NetworkConfig, TaskHeadSpec
-    >>> from sklearn_mtl.architectures._heads import TaskHeads
     >>> tasks = [TaskHeadSpec("click", 1), TaskHeadSpec("buy", 1, inputs_from=("click",))]
     >>> heads = TaskHeads([4, 4], tasks, NetworkConfig(), ())
     >>> heads[1]

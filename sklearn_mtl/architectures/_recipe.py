@@ -53,7 +53,6 @@ class PeriodicEmbedding(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_mtl.architectures._recipe import PeriodicEmbedding
     >>> PeriodicEmbedding(3)(torch.zeros(5, 3)).shape
     torch.Size([5, 15])
     """
@@ -100,7 +99,6 @@ class RecipeModule(MultiTaskModule):
     --------
     >>> import torch
     >>> from sklearn_mtl.architectures import HardSharing, NetworkConfig, TaskHeadSpec
-    >>> from sklearn_mtl.architectures._recipe import RecipeModule
     >>> tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 3)]
     >>> config = NetworkConfig(hidden_layer_sizes=(8,))
     >>> module = RecipeModule(lambda n: HardSharing().build(n, tasks, config), 4, tasks,

@@ -27,7 +27,6 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl.weighting._solvers import project_simplex
     >>> project_simplex(np.array([0.5, 1.5, -1.0]))
     array([0., 1., 0.])
     """
@@ -76,7 +75,6 @@ def min_norm_simplex(gram: np.ndarray, max_iter: int = 250) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl.weighting._solvers import min_norm_simplex
     >>> G = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> min_norm_simplex(G @ G.T)
     array([0.5, 0.5])
@@ -165,7 +163,6 @@ def nonneg_qp(gram: np.ndarray, targets: np.ndarray, max_iter: int = 500) -> np.
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl.weighting._solvers import nonneg_qp
     >>> G = np.array([[1.0, 0.0], [-1.0, 1.0]])  # project g_0 on {x : G x >= 0}
     >>> np.round(nonneg_qp(G @ G.T, np.array([[1.0], [0.0]])), 6)
     array([[0. ],

@@ -27,7 +27,6 @@ def masked_softmax(logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> from sklearn_mtl.weighting._utils import masked_softmax
     >>> masked_softmax(torch.zeros(3), torch.tensor([True, False, True]))
     tensor([0.5000, 0.0000, 0.5000])
     """
