@@ -222,6 +222,10 @@ def skip_member(app, what, name, obj, skip, options):
     # A torch.nn.Module method overridden without a docstring: torch's text is noise here.
     if getattr(obj, "__doc__", "") is None and hasattr(_torch_module(), name):
         return True
+    # A scikit-learn method that the estimator inherits (``get_metadata_routing``):
+    # documented by scikit-learn; the "layered" classes list inherited members.
+    if inspect.isfunction(obj) and (obj.__module__ or "").startswith("sklearn."):
+        return True
     return None
 
 

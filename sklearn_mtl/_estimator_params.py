@@ -7,7 +7,7 @@ import numbers
 import os
 from collections.abc import Mapping
 from numbers import Integral
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from sklearn.base import BaseEstimator
@@ -48,7 +48,8 @@ class _Parameters(OwnErrors, BaseEstimator):
     :class:`~sklearn_mtl.MultiTaskNetEstimator` documents the parameters and sets them.
     """
 
-    task_weights: Mapping[str, float] | None  # the one parameter set_params rewrites
+    if TYPE_CHECKING:  # for mypy only (no class attribute, nothing for autodoc)
+        task_weights: Mapping[str, float] | None  # the one parameter set_params rewrites
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
