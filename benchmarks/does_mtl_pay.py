@@ -1,7 +1,7 @@
 """Does multi-task learning pay on real data? Multi-task vs single-task vs gradient boosting.
 
 For each dataset of ../shared/data (see :mod:`sklearn_mtl.datasets` for the framing of each), runs
-:func:`sklearn_mtl.compare_single_task` with the dataset's own cross-validation (grouped
+:func:`sklearn_mtl.diagnostics.compare_single_task` with the dataset's own cross-validation (grouped
 by patient for Parkinson's telemonitoring) and prints one row per task: the multi-task
 network's score, the same network trained on the task alone, a
 HistGradientBoosting model per task, the difference multi - single with its standard
@@ -36,7 +36,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from sklearn_mtl import MultiTaskNetEstimator, compare_single_task
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.diagnostics import compare_single_task
 
 DEFAULT = ["student-performance", "parkinsons-telemonitoring", "wine-quality", "energy-efficiency"]
 

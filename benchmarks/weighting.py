@@ -19,7 +19,7 @@ Printed per dataset, one row per method, mean ± std over seeds:
 
 - the test score of each task (``score_tasks``: R² for regression, accuracy for
   classification);
-- ``Delta_m`` (:func:`sklearn_mtl.delta_m`, Maninis et al. 2019): the mean over tasks of
+- ``Delta_m`` (:func:`sklearn_mtl.diagnostics.delta_m`, Maninis et al. 2019): the mean over tasks of
   the relative improvement over the single-task reference in percent, computed per seed;
 - ``epoch / fixed``: the fastest epoch of the method's fits (each fit's first epoch left
   out) divided by the fastest epoch of ``"fixed"``, timed in the same run; ``per seed``:
@@ -55,7 +55,8 @@ from _datasets import LOADERS, Dataset, data_dir, load_one_column_tasks
 from defaults import encoder
 from joblib import Parallel, delayed
 
-from sklearn_mtl import MultiTaskNetEstimator, delta_m
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.diagnostics import delta_m
 from sklearn_mtl.weighting import GRADIENT_LEVEL, WEIGHTINGS, LossWeighting
 
 DATASETS = ["wine-quality", "abalone", "student-performance", "energy-efficiency"]

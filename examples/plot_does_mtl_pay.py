@@ -2,7 +2,7 @@
 Does multi-task learning pay on real data?
 ==========================================
 
-:func:`~sklearn_mtl.compare_single_task` on three datasets of the project's shared data
+:func:`~sklearn_mtl.diagnostics.compare_single_task` on three datasets of the project's shared data
 folder, each with two or three targets on the same rows:
 
 - **student-performance** (Cortez and Silva, 2008): the 382 students enrolled in both
@@ -35,12 +35,13 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from sklearn_mtl import MultiTaskNetEstimator, compare_single_task
+from sklearn_mtl import MultiTaskNetEstimator
 from sklearn_mtl.datasets import (
     load_parkinsons_telemonitoring,
     load_student_performance,
     load_wine_quality,
 )
+from sklearn_mtl.diagnostics import compare_single_task
 from sklearn_mtl.plotting import plot_single_task_comparison
 
 parser = argparse.ArgumentParser(description="Multi-task vs single-task on real data")

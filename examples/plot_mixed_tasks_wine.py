@@ -111,7 +111,7 @@ print(table.round(4).to_string())
 # One test split of 1,625 wines is also noisy: over 5 cross-validation folds the
 # difference in quality R² is -0.001 (standard error 0.006, p = 0.88), no evidence
 # either way (see the diagnostics guide's table, made with
-# :func:`~sklearn_mtl.compare_single_task`).
+# :func:`~sklearn_mtl.diagnostics.compare_single_task`).
 
 # %%
 # Learning curves per task

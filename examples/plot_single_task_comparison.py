@@ -4,10 +4,10 @@ Does sharing help? Multi-task vs single-task baselines
 
 Before trusting a multi-task model, fit the single-task baselines: the same network
 trained on each task alone, and a strong per-task model such as gradient boosting.
-:func:`~sklearn_mtl.compare_single_task` does this in one call, fold by fold, and reports
-per task the cross-validated scores, the difference with its standard error, a paired
-test across folds, a negative-transfer flag, and Delta_m, the mean relative improvement
-over single-task learning (Maninis et al., 2019).
+:func:`~sklearn_mtl.diagnostics.compare_single_task` does this in one call, fold by fold,
+and reports per task the cross-validated scores, the difference with its standard error,
+a paired test across folds, a negative-transfer flag, and Delta_m, the mean relative
+improvement over single-task learning (Maninis et al., 2019).
 
 We make four tasks on the same rows: three driven by the same few directions of X, each
 labelled on 30% of the rows only, and a fourth, fully labelled, that depends on other
@@ -28,7 +28,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 
-from sklearn_mtl import MultiTaskNetEstimator, compare_single_task
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.diagnostics import compare_single_task
 from sklearn_mtl.plotting import (
     plot_learning_curves,
     plot_single_task_comparison,

@@ -8,9 +8,10 @@ second family is the negative of another:
 
 - the cosine similarity of the tasks' gradients on the shared layers, recorded during
   an ordinary fit with ``record_task_affinity=True``;
-- the lookahead affinity of TAG (Fifty et al., 2021), :func:`~sklearn_mtl.task_affinity`:
-  how much a step on task *i* lowers the loss of task *j*, then
-  :func:`~sklearn_mtl.suggest_task_groups` to propose which tasks to train together;
+- the lookahead affinity of TAG (Fifty et al., 2021),
+  :func:`~sklearn_mtl.diagnostics.task_affinity`: how much a step on task *i* lowers the
+  loss of task *j*, then :func:`~sklearn_mtl.diagnostics.suggest_task_groups` to propose
+  which tasks to train together;
 - multi-task relationship learning (Zhang and Yeung, 2010), ``task_relation="mtrl"``:
   a task covariance learned together with the network, whose correlation is signed.
 
@@ -26,7 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sklearn_mtl import MTRL, MultiTaskNetEstimator, suggest_task_groups, task_affinity
+from sklearn_mtl import MTRL, MultiTaskNetEstimator
+from sklearn_mtl.diagnostics import suggest_task_groups, task_affinity
 from sklearn_mtl.plotting import plot_task_affinity
 
 smoke = os.environ.get("SKLEARN_MTL_SMOKE") == "1"
@@ -63,7 +65,7 @@ print(est.task_affinity_.round(2).to_string())
 # %%
 # TAG lookahead affinity and suggested groups
 # -------------------------------------------
-# :func:`~sklearn_mtl.task_affinity` refits a clone and, on every third batch here,
+# :func:`~sklearn_mtl.diagnostics.task_affinity` refits a clone and, on every third batch here,
 # measures ``1 - L_j(after a step on task i) / L_j(before)``. Row *i*, column *j*: the
 # effect of task *i* on task *j*.
 affinity = task_affinity(MultiTaskNetEstimator(**params), X, y, every=3)

@@ -9,7 +9,6 @@ from . import architectures, datasets, diagnostics, metrics, model_selection, we
 from ._distributed import fit_distributed
 from ._estimator import MultiTaskNetEstimator
 from ._relationship import MTRL
-from .diagnostics import compare_single_task, delta_m, suggest_task_groups, task_affinity
 from .tasks import Task
 
 __version__ = "0.1.0.dev0"
@@ -19,14 +18,10 @@ __all__ = [
     "MultiTaskNetEstimator",
     "Task",
     "architectures",
-    "compare_single_task",
     "datasets",
-    "delta_m",
     "diagnostics",
     "fit_distributed",
     "metrics",
     "model_selection",
-    "suggest_task_groups",
-    "task_affinity",
     "weighting",
 ]

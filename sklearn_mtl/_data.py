@@ -107,18 +107,23 @@ def check_streamed_X(X: Any) -> None:
 
 
 class RowSubset:
-    """Some rows of a row-sliceable X, read only when sliced (no copy up front).
+    """Some rows of a memory-mapped X, read only when sliced (no copy up front).
+
+    ``fit``, ``predict`` and ``score`` read it batch by batch, as they read a memmap,
+    so a cross-validation loop can pass each fold's rows without copying them (see
+    :doc:`/user_guide/scaling_and_persistence`).
 
     Parameters
     ----------
-    X : row-sliceable array
-        A memmap or any array-like that :func:`gather_rows` can read.
+    X : numpy.memmap or ndarray of shape (n_samples, n_features)
+        The full array (a memmap, an ndarray, or another ``RowSubset``).
     rows : ndarray of int
         The rows of X that make up the subset, in order.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from sklearn_mtl.model_selection import RowSubset
     >>> subset = RowSubset(np.arange(10.0).reshape(5, 2), np.array([4, 1]))
     >>> subset.shape, subset[1:].tolist()
     ((2, 2), [[2.0, 3.0]])

@@ -41,7 +41,6 @@ from .tasks import Task
 
 __all__ = [
     "METRICS",
-    "TaskScorer",
     "TaskWithoutLabelWarning",
     "UnseenLabelWarning",
     "make_task_scorer",

@@ -8,6 +8,8 @@ contract that no model with a regression task (or a multilabel task spanning sev
 columns) can keep.
 :func:`cross_val_predict_tasks` fits the model once per fold, as ``cross_val_predict``
 does, and returns each task's out-of-fold predictions or probabilities under its name.
+:class:`RowSubset` is a lazy view of some rows of a memory-mapped X, for folds of data
+too large to copy.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator, cross_validate
 from sklearn.utils import check_random_state
 
+from ._data import RowSubset
 from ._targets import as_target_table, missing_mask
 from ._unwrap import fitted_estimator
 
-__all__ = ["LabelledKFold", "cross_val_predict_tasks"]
+__all__ = ["LabelledKFold", "RowSubset", "cross_val_predict_tasks"]
 
 _METHODS = ("predict", "predict_proba")
 

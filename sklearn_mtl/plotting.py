@@ -205,7 +205,7 @@ def _affinity_of(obj):
         raise ValueError(
             f"This {name} recorded no task affinity: it has neither task_affinity_ nor "
             "task_relation_. Fit it with record_task_affinity=True (or task_relation="
-            "'mtrl'), or pass a matrix such as sklearn_mtl.task_affinity(est, X, y)."
+            "'mtrl'), or pass a matrix such as sklearn_mtl.diagnostics.task_affinity(est, X, y)."
         )
     return obj
 
@@ -216,7 +216,7 @@ def plot_task_affinity(affinity, *, task_names=None, annotate=True, cmap="RdBu_r
     Parameters
     ----------
     affinity : DataFrame, array-like of shape (n_tasks, n_tasks), or a fitted estimator
-        :func:`~sklearn_mtl.task_affinity`, or an estimator's ``task_affinity_``
+        :func:`~sklearn_mtl.diagnostics.task_affinity`, or an estimator's ``task_affinity_``
         (gradient cosine) or ``task_relation_``; a fitted estimator gives its
         ``task_affinity_`` (else its ``task_relation_``).
     task_names : sequence of str, default=None
@@ -287,7 +287,8 @@ def _report_columns(report) -> tuple[list[str], Mapping[str, np.ndarray]]:
     if isinstance(report, Mapping) and "task" in report:
         return [str(name) for name in report["task"]], report
     raise TypeError(
-        "report must be the result of sklearn_mtl.compare_single_task (a DataFrame or dict)."
+        "report must be the result of sklearn_mtl.diagnostics.compare_single_task "
+        "(a DataFrame or dict)."
     )
 
 
@@ -300,12 +301,12 @@ def _baseline_name(report) -> str:
 
 
 def plot_single_task_comparison(report, *, relative=False, ax=None):
-    """Bar chart of a :func:`~sklearn_mtl.compare_single_task` report, with error bars.
+    """Bar chart of a :func:`~sklearn_mtl.diagnostics.compare_single_task` report, with error bars.
 
     Parameters
     ----------
     report : DataFrame or dict
-        The result of :func:`~sklearn_mtl.compare_single_task`.
+        The result of :func:`~sklearn_mtl.diagnostics.compare_single_task`.
     relative : bool, default=False
         False: one group of bars per task, the multi-task, single-task (and baseline)
         scores, error bars one standard error over folds. True: one bar per task, the

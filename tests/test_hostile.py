@@ -541,7 +541,7 @@ def _sorted_table(n=90):
 def test_compare_single_task_on_a_class_sorted_table_and_with_a_stratified_cv():
     from sklearn.model_selection import StratifiedKFold
 
-    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.diagnostics import compare_single_task
 
     X, y = _sorted_table()
     est = MultiTaskNetEstimator(**TINY)
@@ -557,7 +557,7 @@ def test_compare_single_task_on_a_class_sorted_table_and_with_a_stratified_cv():
 def test_a_fold_without_labels_for_a_task_is_named():
     from sklearn.model_selection import KFold
 
-    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.diagnostics import compare_single_task
     from sklearn_mtl.metrics import TaskWithoutLabelWarning
 
     X, y = _two_tasks()

@@ -4,6 +4,7 @@ training-side helpers, and the import graph."""
 import ast
 import pathlib
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -124,6 +125,53 @@ def test_no_module_is_longer_than_600_lines():
     assert {name: n for name, n in lengths.items() if n > 600} == {}
 
 
+PUBLIC_MODULES = [
+    "sklearn_mtl",
+    "sklearn_mtl.tasks",
+    "sklearn_mtl.metrics",
+    "sklearn_mtl.architectures",
+    "sklearn_mtl.weighting",
+    "sklearn_mtl.diagnostics",
+    "sklearn_mtl.plotting",
+    "sklearn_mtl.datasets",
+    "sklearn_mtl.model_selection",
+]
+
+
+def test_the_public_name_count_is_the_documented_one():
+    """design.rst states how many names the public modules' ``__all__`` hold."""
+    import importlib
+
+    count = sum(len(importlib.import_module(name).__all__) for name in PUBLIC_MODULES)
+    design = (PACKAGE.parent / "docs" / "design.rst").read_text(encoding="utf-8")
+    stated = re.search(r"in ``__all__`` \((\d+) names", design)
+    assert stated is not None
+    assert count == int(stated.group(1))
+
+
+PRIVATE_IMPORT = re.compile(r"(from|import) sklearn_mtl\.(_\w+|\w+\._\w+)")
+
+
+def test_no_doc_or_doctest_imports_a_private_module():
+    """Docs, the README, examples and doctests import public modules only."""
+    root = PACKAGE.parent
+    sources = [root / "README.md", *root.glob("examples/*.py"), *root.glob("docs/*.rst")]
+    sources += root.glob("docs/user_guide/*.rst")
+    found = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for path in sources
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if PRIVATE_IMPORT.search(line)
+    ]
+    for path in PACKAGE.rglob("*.py"):  # doctests
+        for line in path.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith((">>>", "...")) and PRIVATE_IMPORT.search(stripped):
+                found.append(f"{path.relative_to(root)}: {stripped}")
+    # the distributed entry point becomes public with issue 12
+    assert [line for line in found if "_distributed" not in line] == []
+
+
 def test_persistence_does_not_import_the_estimator():
     """No import cycle: the estimator imports the file format, never the reverse."""
     for name in ("_safe_format.py", "_persistence.py", "_checkpoint.py", "_training.py"):
@@ -147,13 +195,13 @@ def test_return_types_do_not_depend_on_pandas_being_installed(monkeypatch):
     y = np.column_stack([X[:, 0], X[:, 1]])
     est = MultiTaskNetEstimator(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
     with pytest.raises(ImportError, match=r"compare_single_task\(as_frame=True\).*pip install"):
-        sklearn_mtl.compare_single_task(est, X, y, cv=2)
+        sklearn_mtl.diagnostics.compare_single_task(est, X, y, cv=2)
     with pytest.raises(ImportError, match=r"task_affinity .*pip install pandas"):
-        sklearn_mtl.task_affinity(est, X, y)
+        sklearn_mtl.diagnostics.task_affinity(est, X, y)
     with pytest.raises(ImportError, match="record_task_affinity and task_relation"):
         clone_est = MultiTaskNetEstimator(
             hidden_layer_sizes=(4,), max_epochs=1, record_task_affinity=True
         )
         clone_est.fit(X, y)
-    report = sklearn_mtl.compare_single_task(est, X, y, cv=2, as_frame=False)
+    report = sklearn_mtl.diagnostics.compare_single_task(est, X, y, cv=2, as_frame=False)
     assert isinstance(report, dict) and list(report["task"]) == ["task0", "task1"]

@@ -2,7 +2,7 @@
 
 Each architecture is a parameter object whose :meth:`~Architecture.build` returns a
 torch module (a ``MultiTaskModule``: the shared part and the task heads); the estimator
-takes an alias of :data:`ARCHITECTURES` or an object, and wraps a user
+takes an alias (``"hard"``, ``"mmoe"``, ...) or an object, and wraps a user
 ``torch.nn.Module`` class or factory in :class:`CustomTrunk`. A new architecture is a
 module of this package whose class is registered with
 ``@register_architecture("alias")`` (see :doc:`/design`).
@@ -84,7 +84,6 @@ def get_architecture(
 # importable from here for the package and for examples that build a network directly;
 # the modules built and their parts live in the private modules.
 __all__ = [
-    "ARCHITECTURES",
     "Architecture",
     "CrossStitch",
     "CustomTrunk",

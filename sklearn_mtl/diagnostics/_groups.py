@@ -139,7 +139,7 @@ def suggest_task_groups(affinity, n_groups, *, task_names=None, method="auto", m
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl import suggest_task_groups
+    >>> from sklearn_mtl.diagnostics import suggest_task_groups
     >>> affinity = np.array([[1.0, 0.5, -0.2], [0.4, 1.0, -0.1], [-0.3, -0.2, 1.0]])
     >>> suggest_task_groups(affinity, 2, task_names=["price", "volume", "churn"])
     [['price', 'volume'], ['churn']]

@@ -175,7 +175,8 @@ def task_affinity(estimator, X, y, *, lookahead_lr=None, every=1, symmetric=Fals
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl import MultiTaskNetEstimator, task_affinity
+    >>> from sklearn_mtl import MultiTaskNetEstimator
+    >>> from sklearn_mtl.diagnostics import task_affinity
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 4))
     >>> y = np.column_stack([X[:, 0], X[:, 0] + 0.1 * rng.normal(size=200), X[:, 3] ** 2])

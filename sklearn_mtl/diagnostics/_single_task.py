@@ -301,7 +301,8 @@ def compare_single_task(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl import MultiTaskNetEstimator, compare_single_task
+    >>> from sklearn_mtl import MultiTaskNetEstimator
+    >>> from sklearn_mtl.diagnostics import compare_single_task
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(150, 5))
     >>> y = np.column_stack([X[:, 0] + X[:, 1], X[:, 0] - X[:, 1] > 0])

@@ -43,7 +43,7 @@ def delta_m(scores, reference_scores, higher_is_better=True) -> float:
 
     Examples
     --------
-    >>> from sklearn_mtl import delta_m
+    >>> from sklearn_mtl.diagnostics import delta_m
     >>> round(delta_m({"a": 0.9, "b": 0.5}, {"a": 0.8, "b": 0.5}), 6)
     6.25
     >>> round(delta_m([0.2, 0.5], [0.25, 0.5], higher_is_better=[False, True]), 6)  # an error

@@ -87,7 +87,6 @@ def get_weighting(loss_weighting: str | LossWeighting) -> LossWeighting:
 # ``gradnorm_gradient``), ``GRADIENT_LEVEL`` and ``get_weighting`` are importable from
 # here for the package, its tests and doctests.
 __all__ = [
-    "WEIGHTINGS",
     "AlignedMTL",
     "BackwardContext",
     "CAGrad",
