@@ -17,10 +17,8 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_mtl import (
-    MTRL,
-    MultiTaskNetEstimator,
-    Task,
+from sklearn_mtl import MTRL, MultiTaskNetEstimator, Task
+from sklearn_mtl.diagnostics import (
     compare_single_task,
     delta_m,
     suggest_task_groups,
