@@ -96,6 +96,7 @@ numpydoc_xref_param_type = False
 # Formulas are rendered by MathJax in the reader's browser (Sphinx's default CDN
 # address); the build itself fetches nothing.
 
+
 # -- sphinx-gallery -----------------------------------------------------------------
 # A warning an example raises is shown in its output as "Category: message", without
 # the build machine's file paths (the default format starts with "/path/to/file.py:12:").
@@ -222,9 +223,15 @@ def skip_member(app, what, name, obj, skip, options):
     # A torch.nn.Module method overridden without a docstring: torch's text is noise here.
     if getattr(obj, "__doc__", "") is None and hasattr(_torch_module(), name):
         return True
-    # A scikit-learn method that the estimator inherits (``get_metadata_routing``):
-    # documented by scikit-learn; the "layered" classes list inherited members.
-    if inspect.isfunction(obj) and (obj.__module__ or "").startswith("sklearn."):
+    # A method of a scikit-learn base class that the estimator inherits
+    # (``get_metadata_routing``): documented by scikit-learn; the "layered" classes list
+    # inherited members. The ``set_*_request`` methods, made for each class, stay.
+    module = getattr(obj, "__module__", None) or ""
+    if (
+        inspect.isfunction(obj)
+        and module.startswith("sklearn.")
+        and "<locals>" not in obj.__qualname__
+    ):
         return True
     return None
 
