@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EpochTimer
 
+from ._callbacks import BestValidScore as BestValidScore  # pickles name _net.BestValidScore
 from ._data import BatchIterator, SplitData, TaskData, batch_bounds, rows_as_tensor
 from ._losses import N_STATS, EpochPredictions, MultiTaskLoss, scores_from_stats
 from ._net_guard import NonFiniteLossError, _DivergenceGuard

@@ -31,7 +31,6 @@ class PairwiseMean(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_mtl._pairwise import PairwiseMean
     >>> pairs = PairwiseMean(2)
     >>> pairs.add(torch.ones(2, 2), torch.tensor([True, False]))
     >>> pairs.mean()
