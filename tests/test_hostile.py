@@ -625,7 +625,7 @@ def test_compare_single_task_when_a_training_fold_loses_a_class():
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.model_selection import KFold
 
-    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.diagnostics import compare_single_task
 
     X, y = _losing_a_class()
     est = MultiTaskNetEstimator(**TINY)
@@ -649,7 +649,7 @@ def test_compare_single_task_when_a_training_fold_loses_a_class():
 def test_compare_single_task_when_a_metric_has_no_value_in_a_fold():
     from sklearn.model_selection import KFold
 
-    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.diagnostics import compare_single_task
 
     X, y = _losing_a_class()
     est = MultiTaskNetEstimator(**TINY)
@@ -666,7 +666,7 @@ def test_compare_single_task_raises_when_every_fold_fails():
     from sklearn.base import BaseEstimator, RegressorMixin
     from sklearn.model_selection import KFold
 
-    from sklearn_mtl import compare_single_task
+    from sklearn_mtl.diagnostics import compare_single_task
 
     class Refuses(RegressorMixin, BaseEstimator):
         def fit(self, X, y):
