@@ -14,8 +14,10 @@ error.
 instead (e.g. ``git worktree add /tmp/old e337d0e``): one worker process per checkout,
 each fitting the same data with the same parameters, the fits interleaved (the order of
 the two alternating from one method and round to the next); the table gives each side's
-fastest epoch over ``--rounds`` rounds, their ratio, and the range of the per-round
-ratios.
+fastest epoch over ``--rounds`` rounds, their ratio, and the median and range of the
+per-round ratios (each round's fastest epoch of this checkout over the other's: the
+paired figure, robust to the load of a shared machine). ``--only`` limits it to some
+weightings.
 
 Usage::
 
@@ -27,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +101,7 @@ def compare(args) -> None:
         )
         for side, root in sides.items()
     }
-    specs = _specs()
+    specs = [(w, spec) for w, spec in _specs() if not args.only or spec["weighting"] in args.only]
     times: dict[str, dict[str, list[float]]] = {what: {s: [] for s in sides} for what, _ in specs}
     errors: dict[str, str] = {}
     try:
@@ -131,17 +134,19 @@ def _comparison_table(specs, times, errors) -> None:
         if what in errors or not this or len(this) != len(against):
             rows.append({"what": what, "this s/epoch": "error", "ratio": errors.get(what, "")})
             continue
-        per_round = [a / b for a, b in zip(this, against, strict=True)]
+        per_round = sorted(a / b for a, b in zip(this, against, strict=True))
         rows.append(
             {
                 "what": what,
                 "this s/epoch": min(this),
                 "against s/epoch": min(against),
                 "ratio": min(this) / min(against),
-                "round ratios": f"{min(per_round):.2f}-{max(per_round):.2f}",
+                "median round ratio": statistics.median(per_round),
+                "round ratios": f"{per_round[0]:.2f}-{per_round[-1]:.2f}",
             }
         )
-    print_table(rows, ["what", "this s/epoch", "against s/epoch", "ratio", "round ratios"])
+    columns = ["what", "this s/epoch", "against s/epoch", "ratio", "median round ratio"]
+    print_table(rows, [*columns, "round ratios"])
     sys.stdout.flush()
 
 
@@ -213,6 +218,7 @@ def _parse():
     p.add_argument("--epochs", type=int, default=3, help="epochs per fit (the first is left out)")
     p.add_argument("--against", help="another checkout of the package to compare with")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds with --against")
+    p.add_argument("--only", nargs="+", help="with --against: these weighting aliases only")
     args = p.parse_args()
     if args.smoke:
         args.n_samples, args.hidden, args.epochs = 600, [16], 2
