@@ -139,6 +139,37 @@ def task_gradients(
     return jacobian
 
 
+_CHUNK_VALUES = 1 << 19
+"""Values of the Jacobian converted to float64 at a time by :func:`gram_float64` and
+:func:`combine_float64` (4 MB): a float64 copy of a whole ``(tasks, inputs)`` matrix
+(50 MB for 100 tasks at a (256, 256) representation) costs its fresh pages each step."""
+
+
+def _column_chunks(jacobian: torch.Tensor) -> list[slice]:
+    step = max(1, _CHUNK_VALUES // max(1, jacobian.shape[0]))
+    return [slice(start, start + step) for start in range(0, jacobian.shape[1], step)]
+
+
+def gram_float64(jacobian: torch.Tensor) -> torch.Tensor:
+    """``G G^T`` in float64 (``jacobian.double() @ jacobian.double().T``), summed over
+    chunks of columns."""
+    n_tasks = jacobian.shape[0]
+    gram = torch.zeros(n_tasks, n_tasks, dtype=torch.float64, device=jacobian.device)
+    for columns in _column_chunks(jacobian):
+        block = jacobian[:, columns].double()
+        gram += block @ block.T
+    return gram
+
+
+def combine_float64(weights: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
+    """``weights @ G`` computed in float64 (``weights`` float64), in ``G``'s dtype,
+    chunk of columns by chunk of columns."""
+    update = torch.empty(jacobian.shape[1], dtype=jacobian.dtype, device=jacobian.device)
+    for columns in _column_chunks(jacobian):
+        update[columns] = (weights @ jacobian[:, columns].double()).to(jacobian.dtype)
+    return update
+
+
 class GradientLevelWeighting(WeightingModule):
     """Base class of methods that combine per-task gradients of the shared part.
 
@@ -209,11 +240,10 @@ class GradientLevelWeighting(WeightingModule):
         gradients themselves are float32): ill-conditioned Gram matrices, and updates
         much shorter than the gradients they combine, lose digits in float32.
         """
-        rows = jacobian.double()
-        gram = rows @ rows.T
+        gram = gram_float64(jacobian)
         weights = self.compute_weights(gram, losses, present)
-        weights = weights.to(device=rows.device, dtype=rows.dtype)
-        return (weights @ rows).to(jacobian.dtype), weights.to(jacobian.dtype)
+        weights = weights.to(device=jacobian.device, dtype=torch.float64)
+        return combine_float64(weights, jacobian), weights.to(jacobian.dtype)
 
     # -- machinery ---------------------------------------------------------------------
     def _inputs(self, context: BackwardContext) -> list[torch.Tensor]:
