@@ -237,11 +237,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: The estimator's parameters that make it the plain network of :func:`hand_loop` (the
+#: defaults before the recipe of issue 18 became the default).
+PLAIN = {"early_stopping": False, "numeric_embedding": None, "architecture": "hard"}
+
+
 def estimator(hidden: Sequence[int], batch_size: int, epochs: int, **params):
-    """A MultiTaskNetEstimator set up like :func:`hand_loop` (Adam, no weight decay)."""
+    """A MultiTaskNetEstimator set up like :func:`hand_loop` (Adam, no weight decay, one
+    run of a plain network: no early stopping, no input embedding, hard sharing)."""
     from sklearn_mtl import MultiTaskNetEstimator
 
     params.setdefault("tasks", dict(TASKS))
+    for name, value in PLAIN.items():
+        params.setdefault(name, value)
     return MultiTaskNetEstimator(
         hidden_layer_sizes=tuple(hidden),
         batch_size=batch_size,

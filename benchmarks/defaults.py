@@ -4,6 +4,11 @@ For each real dataset, on the same folds and the same training rows:
 ``MultiTaskNetEstimator`` with its defaults (only the task kinds declared), and one
 model per task of each reference, each with its own defaults:
 
+- ``previous defaults``: the estimator with its defaults from before issue 18
+  (``early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+  numeric_embedding=None, architecture="hard"``), so that the quality gain and the cost
+  ratio of the defaults are measured in the same run on the same folds (printed per
+  dataset: "new against previous defaults");
 - ``sklearn MLP``: ``MLPRegressor``/``MLPClassifier``;
 - ``linear``: ``Ridge``/``LogisticRegression`` (one-vs-rest for a multilabel task);
 - ``HGB``: ``HistGradientBoostingRegressor``/``Classifier`` (one per label of a
@@ -61,9 +66,20 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn_mtl import MultiTaskNetEstimator
 
 NET = "multi-task net"
+PREVIOUS = "previous defaults"
+# the estimator's defaults before issue 18 switched them to the recipe
+PREVIOUS_PARAMS = {
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 10,
+    "numeric_embedding": None,
+    "architecture": "hard",
+}
+NETS = [NET, PREVIOUS]
 REFERENCES = ["sklearn MLP", "linear", "HGB"]
 ANCHORS = ["RealMLP-TD", "TabM-D"]
-SHORT = {"net": NET, "mlp": "sklearn MLP", "linear": "linear", "hgb": "HGB"}
+SHORT = {"net": NET, "previous": PREVIOUS, "mlp": "sklearn MLP", "linear": "linear"}
+SHORT["hgb"] = "HGB"
 SHORT.update({"realmlp": "RealMLP-TD", "tabm": "TabM-D"})
 
 
@@ -144,10 +160,11 @@ def run_fold(
     warnings.filterwarnings("ignore", message=".*treespec")  # pytorch_lightning's import
     X_test, y_test = dataset.X.iloc[test], dataset.y.iloc[test]
     rows = []
-    if NET in models:
+    for name in [m for m in NETS if m in models]:  # the estimator: new, then previous defaults
         X_train, y_train = dataset.X.iloc[train], dataset.y.iloc[train]
+        own = params if name == NET else PREVIOUS_PARAMS
         net = MultiTaskNetEstimator(
-            **{"tasks": dataset.tasks, "random_state": 0, "max_epochs": max_epochs, **params}
+            **{"tasks": dataset.tasks, "random_state": 0, "max_epochs": max_epochs, **own}
         )
         pipe = make_pipeline(encoder(dataset), net)
         start = time.perf_counter()
@@ -155,9 +172,9 @@ def run_fold(
         seconds = time.perf_counter() - start
         scores = pipe[-1].score_tasks(pipe[:-1].transform(X_test), y_test)
         for task, score in scores.items():
-            rows.append({"model": NET, "task": task, "fold": fold, "score": score, "s": seconds})
+            rows.append({"model": name, "task": task, "fold": fold, "score": score, "s": seconds})
     for name in models:
-        if name == NET:
+        if name in NETS:
             continue
         rows_in = fewer_rows(train, anchor_max_rows, fold) if name == "TabM-D" else train
         X_train, y_train = dataset.X.iloc[rows_in], dataset.y.iloc[rows_in]
@@ -182,19 +199,21 @@ def goal_counts(summary: pd.DataFrame) -> dict[str, str]:
     if {"sklearn MLP", "linear"} <= set(summary.index):
         best = summary.loc[["sklearn MLP", "linear"]].max()
         goals["best of MLP+linear (tol 0.01)"] = net >= best - 0.01
-    for name, tol in (("HGB", 0.0), ("RealMLP-TD", 0.01), ("TabM-D", 0.0)):
+    for name, tol in ((PREVIOUS, 0.0), ("HGB", 0.0), ("RealMLP-TD", 0.01), ("TabM-D", 0.0)):
         if name in summary.index:
             goals[f"{name} (tol {tol})" if tol else name] = net >= summary.loc[name] - tol
     return {label: f"{int(ok.sum())}/{len(ok)}" for label, ok in goals.items()}
 
 
 def report(dataset: Dataset, table: pd.DataFrame, n_folds: int, notes: list[str]) -> dict:
-    models = [m for m in [NET, *REFERENCES, *ANCHORS] if m in set(table["model"])]
+    models = [m for m in [*NETS, *REFERENCES, *ANCHORS] if m in set(table["model"])]
     summary = table.pivot_table(index="model", columns="task", values="score", aggfunc="mean")
     summary = summary.loc[models]
     per_fold = table.groupby(["model", "fold", "task"])["s"].first()
     seconds = per_fold.groupby(["model", "fold"]).sum().groupby("model").mean()
-    seconds[NET] = table[table["model"] == NET].groupby("fold")["s"].first().mean()
+    for name in NETS:  # one fit for all tasks
+        if name in models:
+            seconds[name] = table[table["model"] == name].groupby("fold")["s"].first().mean()
     about = f", {dataset.description}" if dataset.description else ""
     print(f"\n{dataset.name} ({len(dataset.X)} rows, {n_folds} folds{about})")
     for note in notes:
@@ -202,6 +221,15 @@ def report(dataset: Dataset, table: pd.DataFrame, n_folds: int, notes: list[str]
     rows = [{"task": task, **summary[task].to_dict()} for task in summary.columns]
     rows.append({"task": "fit seconds per fold", **seconds.loc[models].to_dict()})
     print_table(rows, ["task", *models])
+    if {NET, PREVIOUS} <= set(models):
+        gain = summary.loc[NET] - summary.loc[PREVIOUS]
+        ratios = table[table["model"].isin(NETS)].groupby(["model", "fold"])["s"].first().unstack(0)
+        ratio = ratios[NET] / ratios[PREVIOUS]
+        print(
+            f"  new against previous defaults: fit time {seconds[NET] / seconds[PREVIOUS]:.2f}x"
+            f" (per fold {', '.join(f'{r:.2f}x' for r in ratio)}); score change "
+            + ", ".join(f"{task} {value:+.3f}" for task, value in gain.items())
+        )
     counts = goal_counts(summary) if NET in summary.index else {}
     if counts:
         print(

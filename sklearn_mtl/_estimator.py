@@ -38,7 +38,7 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         :class:`~sklearn_mtl.weighting.LossWeighting` object. To grid-search a method's
         own parameters, set ``loss_weighting__<param>`` (with an alias, the method's
         object is built then); ``GridSearchCV`` can search them.
-    architecture : str, Architecture or torch module, default="hard"
+    architecture : str, Architecture or torch module, default="auto"
         How the tasks share the network: an alias of
         ``sklearn_mtl.architectures.ARCHITECTURES`` ("hard", "soft", "cross_stitch",
         "mmoe", "ple", "task_attention", "task_offsets"), an
@@ -47,11 +47,13 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         representation (wrapped in :class:`~sklearn_mtl.architectures.CustomTrunk`;
         the task heads are added). ``architecture__<param>`` sets an architecture's own
         parameters (``architecture__n_experts``), an alias included.
-        "auto" is "hard", except for tasks on disjoint rows (at least two tasks of one
-        kind, and no row labelled for more than one, such as one task per school): then
-        "task_offsets" (:class:`~sklearn_mtl.architectures.TaskOffsets`: one network
-        for all tasks, with a scale and a shift of its output per task), because one
-        head per task over-fits tasks that each have few rows.
+        "auto" (the default) is "hard", except for tasks on disjoint rows (at least two
+        tasks of one kind, and no row labelled for more than one, such as one task per
+        school): then "task_offsets" (:class:`~sklearn_mtl.architectures.TaskOffsets`:
+        one network for all tasks, with a scale and a shift of its output per task),
+        because one head per task over-fits tasks that each have few rows. The default
+        was "hard" before the recipe of the user guide's "Do the defaults hold?" became
+        the default.
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the shared hidden layers.
     activation : str, default="relu"
@@ -63,11 +65,12 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         Batch normalisation after each hidden linear layer.
     head_layer_sizes : tuple of int, default=()
         Hidden layers of each task head; empty for a linear head.
-    numeric_embedding : None or "periodic", default=None
+    numeric_embedding : None or "periodic", default="periodic"
         "periodic" passes each input feature through its own periodic embedding before
         the network (16 frequencies and a small linear layer to 4 values, kept beside
         the raw value: RealMLP's "PBLD" embedding), which lets the network fit sharp or
         oscillating effects of a single feature. The network's input is 5 times wider.
+        None feeds the features to the network as they are (the former default).
     wide : bool, default=False
         Add a linear function of the input to every task's output (a "wide and deep"
         model; the linear part starts at zero), so that a target close to linear in the
@@ -94,29 +97,35 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         Rows per training batch (all rows when larger than the data).
     max_epochs : int, default=200
         Maximum number of passes over the training data.
-    early_stopping : bool or "refit", default=False
-        True holds out ``validation_fraction`` of the rows, stops when the unweighted
-        mean of the tasks' validation scores has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and restores the weights of the best epoch
-        (``best_epoch_``); the held-out rows are never trained on. "refit" holds out
-        the same rows, stops when the validation loss has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs, picks the epoch with the
-        lowest validation loss averaged over 5 neighbouring epochs, and then trains
-        the same network again, from the same initial weights, on all rows for that
-        many epochs (at most twice the cost of one fit): no row is lost to validation,
-        and one lucky epoch of a small validation split does not decide. The refit's
-        history is ``history_`` and ``n_iter_`` its number of epochs (``best_epoch_``
-        is None); with ``validation_fraction=0.2``, ``n_iter_no_change=20`` and
-        ``numeric_embedding="periodic"`` it is the recipe measured best in the user
-        guide's "Do the defaults hold?". False (the default) trains for ``max_epochs``
-        on all rows, as scikit-learn's MLP does. With a warm start, "refit" continues
-        training like False. Whatever the setting, a ``ConvergenceWarning`` says when
-        ``max_epochs`` ran out while the model still improved (see the user guide's
-        "Controlling the training").
-    validation_fraction : float, default=0.1
-        Share of the rows held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
+    early_stopping : bool or "refit", default="refit"
+        "refit" (the default) holds out ``validation_fraction`` of the rows, trains on
+        the others until the validation loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, picks the epoch with the lowest validation loss
+        averaged over 5 neighbouring epochs, and then trains the same network again,
+        from the same initial weights, on all rows for that many epochs (at most twice
+        the cost of one fit): no row is lost to validation, and one lucky epoch of a
+        small validation split does not decide. The refit's history is ``history_``
+        and ``n_iter_`` its number of epochs (``best_epoch_`` is None). When the
+        validation part would hold fewer than 2 labelled rows (of positive
+        ``sample_weight``), as on a table of a few rows, "refit" warns once
+        (``UserWarning``) and trains on every row for ``max_epochs``, as False does.
+        The held-out rows are drawn at random, adjusted so that every task with two
+        labelled rows or more has a labelled row in each part (tasks on disjoint rows);
+        a task with a single labelled row trains on it and is not validated.
+        True holds out the same rows, stops when the unweighted mean of the tasks'
+        validation scores has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        and restores the weights of the best epoch (``best_epoch_``); the held-out rows
+        are never trained on. False (the former default) trains for ``max_epochs`` on
+        all rows, as scikit-learn's MLP does. With a warm start and in
+        ``partial_fit``, "refit" continues training like False. Whatever the setting, a
+        ``ConvergenceWarning`` says when ``max_epochs`` ran out while the model still
+        improved (see the user guide's "Controlling the training").
+    validation_fraction : float, default=0.2
+        Share of the rows held out for early stopping (0.1 before the recipe became
+        the default).
+    n_iter_no_change : int, default=20
+        Epochs without improvement before stopping (10 before the recipe became the
+        default).
     tol : float, default=1e-4
         Minimum improvement of the validation score.
     warm_start : bool, default=False
@@ -278,13 +287,13 @@ default="standard"
         tasks=None,
         task_weights=None,
         loss_weighting="fixed",
-        architecture="hard",
+        architecture="auto",
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         batch_norm=False,
         head_layer_sizes=(),
-        numeric_embedding=None,
+        numeric_embedding="periodic",
         wide=False,
         ensemble_size=1,
         optimizer="adam",
@@ -293,9 +302,9 @@ default="standard"
         alpha=1e-4,
         batch_size=256,
         max_epochs=200,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
+        early_stopping="refit",
+        validation_fraction=0.2,
+        n_iter_no_change=20,
         tol=1e-4,
         warm_start=False,
         callbacks=None,

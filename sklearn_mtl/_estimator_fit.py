@@ -14,11 +14,13 @@ from ._callbacks import (
     _user_stacklevel,
     report_end_of_training,
     restored_epoch,
+    still_improving,
 )
 from ._checkpoint import FitCheckpoint
 from ._data import SplitData, TaskData
 from ._estimator_build import _NetBuilding
 from ._estimator_data import _as_tensor
+from ._holdout import holdout_rows, refit_fallback_reason
 from ._net_guard import NonFiniteLossError
 from ._net_speed import check_precision
 from ._random import FitGenerators
@@ -139,10 +141,13 @@ class _Fitting(_NetBuilding):
             checkpoint.attach(self.net_)
         try:
             with active_generators(generators):
-                self._run(split, epochs, full_fit and not refit)
+                n_run = self._run(split, epochs, full_fit and not refit)
         finally:
             if checkpoint is not None:
                 checkpoint.detach(self.net_)
+        stopper = dict(self.net_.callbacks_).get("early_stopping")
+        if refit and n_run < epochs and not (stopper is not None and stopper.stopped_):
+            refit = False  # interrupted (Ctrl-C): the fit ends with the validated run
         if refit:  # the same training on every row, for the chosen number of epochs
             chosen = smoothed_best_epoch(self.net_.history[:, "valid_loss"])
             self._warn_if_not_stopped(epochs, chosen)
@@ -192,8 +197,8 @@ class _Fitting(_NetBuilding):
         history = self.net_.history
         if stopper is None or stopper.stopped_ or len(history) < max(2, epochs):
             return
-        if len(history) <= self.n_iter_no_change:  # too short a run to have stopped
-            return
+        if not still_improving(history[:, "valid_loss"], self.tol, self.n_iter_no_change):
+            return  # a run shorter than n_iter_no_change whose loss no longer fell
         warnings.warn(
             f"max_epochs={self.max_epochs} ran out while the validation loss was still "
             f"improving (it improved within the last n_iter_no_change="
@@ -226,17 +231,34 @@ class _Fitting(_NetBuilding):
             )
 
     def _split(self, data: TaskData, seed: int, use_validation: bool) -> SplitData:
+        """The training and validation parts (see ``_holdout``); with "refit", no
+        validation part (and one warning) when it would be too small to choose from."""
         n_samples = len(data)
-        if not use_validation or n_samples < 2:
+        if not use_validation:
             return SplitData(data, None)
-        n_valid = min(n_samples - 1, max(1, round(self.validation_fraction * n_samples)))
-        order = np.random.RandomState(seed).permutation(n_samples)
-        return SplitData(
-            data.subset(np.sort(order[n_valid:])), data.subset(np.sort(order[:n_valid]))
-        )
+        labelled = self._labelled_rows(data.targets.numpy())
+        valid = None
+        if n_samples >= 2:
+            train_rows, valid = holdout_rows(labelled, n_samples, self.validation_fraction, seed)
+        if self._refits():
+            weight = None if data.sample_weight is None else data.sample_weight.numpy()
+            reason = refit_fallback_reason(labelled, valid, self.validation_fraction, weight)
+            if reason is not None:
+                warnings.warn(
+                    f"early_stopping='refit' cannot choose the number of epochs: {reason}. "
+                    f"Trained on every row for max_epochs={self.max_epochs} instead (as "
+                    "early_stopping=False, which silences this warning).",
+                    UserWarning,
+                    stacklevel=_user_stacklevel(),
+                )
+                return SplitData(data, None)
+        if valid is None:
+            return SplitData(data, None)
+        return SplitData(data.subset(train_rows), data.subset(valid))
 
-    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> None:
-        """Train through :func:`~sklearn_mtl._training.train`; report how training ended."""
+    def _run(self, split: SplitData, epochs: int, full_fit: bool = True) -> int:
+        """Train through :func:`~sklearn_mtl._training.train`; report how training ended.
+        Returns the number of epochs run."""
         first_epoch = len(self.net_.history)
         try:
             train(self.net_, split, epochs)
@@ -248,10 +270,11 @@ class _Fitting(_NetBuilding):
             ):
                 self._after_training()
             raise
+        n_run = len(self.net_.history) - first_epoch
         if full_fit:
             stopper = dict(self.net_.callbacks_).get("early_stopping")
-            n_run = len(self.net_.history) - first_epoch
             report_end_of_training(self, self.net_, stopper, epochs, n_run)
+        return n_run
 
     def _after_training(self) -> None:
         history = self.net_.history

@@ -357,6 +357,17 @@ def load_estimator(
         ) from None
 
 
+#: Parameters added after files could be saved whose default changes the network: a
+#: file that lacks one was written before it existed, so it loads with the value that
+#: reproduces its model (these became defaults with the recipe of issue 18).
+_BEFORE_ADDED: dict[str, Any] = {
+    "numeric_embedding": None,
+    "wide": False,
+    "ensemble_size": 1,
+    "lr_schedule": "constant",
+}
+
+
 def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device, hooks):
     check_params, build_module, build_net = hooks
     if meta.get("estimator") != cls.__name__:
@@ -365,6 +376,8 @@ def _rebuild(cls, path, meta: dict, tensors: dict[str, torch.Tensor], device, ho
     params = _decode(meta["params"], "parameter")
     if not isinstance(params, dict):
         raise ValueError(f"{path}: the parameters are not a JSON object.")
+    # a file older than a parameter was trained without it: not with today's default
+    params = {**{k: v for k, v in _BEFORE_ADDED.items() if k not in params}, **params}
     if device is not None:
         params["device"] = device
     elif _is_unavailable_gpu(params.get("device")):

@@ -181,7 +181,9 @@ def main(smoke: bool = False) -> dict[str, dict[str, float]]:
     for w in caught:  # any other warning is shown as usual
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    note = " (the training loss was still falling: more epochs may score higher)" if still else ""
+    note = (
+        " (still improving when max_epochs ran out: more epochs may score higher)" if still else ""
+    )
     print(f"Fitted {multi.n_iter_} epochs in {seconds:.1f}s{note}.")
 
     def single_net(column):

@@ -44,7 +44,10 @@ PARAMS = {
     "batch_size": 32,
     "lr": 0.01,
     "random_state": 0,
+    # the architectures themselves, without the default recipe's early stopping and
+    # input embedding (tests/test_defaults.py and test_recipe.py cover those)
     "early_stopping": False,
+    "numeric_embedding": None,
 }
 
 

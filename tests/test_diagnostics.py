@@ -33,6 +33,10 @@ FAST = {
     "batch_size": 64,
     "lr": 0.01,
     "random_state": 0,
+    # the diagnostics, not the default recipe: one run of a plain network (and soft
+    # sharing shares no parameter only without the recipe's shared input embedding)
+    "early_stopping": False,
+    "numeric_embedding": None,
 }
 
 

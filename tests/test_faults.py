@@ -134,7 +134,7 @@ class Crash(Callback):
 @pytest.mark.parametrize(
     "params",
     [
-        {"dropout": 0.2, "loss_weighting": "uncertainty"},
+        {"dropout": 0.2, "loss_weighting": "uncertainty", "early_stopping": False},
         {"early_stopping": True, "n_iter_no_change": 3, "loss_weighting": "dwa", "lr": 0.05},
         {"task_relation": "mtrl", "head_layer_sizes": (4,), "record_task_affinity": 2},
     ],
@@ -170,6 +170,32 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path, params):
     rerun.fit(X, y)
     assert _callback(rerun, "c").epochs == 0
     _assert_same_weights(_weights(rerun), _weights(reference))
+
+
+def test_interrupted_refit_resumes_to_the_same_model(tmp_path):
+    """The default early_stopping="refit": a crash in the validated run resumes from the
+    checkpoint, and the refit on every row then ends with the uninterrupted weights."""
+    X, y = make_mixed()
+    params = {**FAST, "max_epochs": 12, "n_iter_no_change": 3, "dropout": 0.2}
+    reference = MultiTaskNetEstimator(**params).fit(X, y)
+    crashed = MultiTaskNetEstimator(
+        checkpoint_dir=tmp_path, callbacks=[("c", Crash(at=4))], **params
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        crashed.fit(X, y)
+    resumed = MultiTaskNetEstimator(checkpoint_dir=tmp_path, **params).fit(X, y)
+    assert resumed.n_iter_ == reference.n_iter_
+    _assert_same_weights(_weights(resumed), _weights(reference))
+    np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
+
+
+def test_ctrl_c_in_the_validated_run_ends_the_fit_there():
+    """With "refit", an interrupt of the first run does not start the refit: the model
+    is the validated run's, usable, and its history holds the validation entries."""
+    X, y = make_mixed()
+    est = MultiTaskNetEstimator(max_epochs=8, callbacks=[InterruptAt(3)], **FAST).fit(X, y)
+    assert est.n_iter_ == 2 and "valid_loss" in est.history_[-1]
+    assert est.predict(X).shape == y.shape
 
 
 def test_grid_search_fits_get_their_own_checkpoint_directories(tmp_path):

@@ -28,7 +28,7 @@ def test_quickstart_smoke(capsys):
     assert "'sklearn MLP' on each task alone, behind a preprocessing Pipeline" in out
     # what it fits, its progress, and a one-line conclusion
     assert "Fitting the multi-task net (shared hidden layer(s) of 100 units" in out
-    assert re.search(r"Fitted 5 epochs in [\d.]+s \(the training loss was still falling", out)
+    assert re.search(r"Fitted 5 epochs in [\d.]+s \(still improving when max_epochs ran out", out)
     assert "5/5" in captured.err  # the progress bar of the multi-task fit
     assert sum(line.startswith("Conclusion: ") for line in lines) == 1
 

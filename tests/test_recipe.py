@@ -105,6 +105,16 @@ def test_periodic_embedding_keeps_the_raw_value():
     torch.testing.assert_close(out[:, :3], X)
 
 
+def test_weight_decay_spares_the_embedding_phases_and_biases():
+    X, y = data()
+    est = MultiTaskNetEstimator(**SMALL, alpha=0.5, numeric_embedding="periodic").fit(X, y)
+    embedding = est.net_.module_.inner.embedding
+    decayed = {id(p) for p in est.net_.optimizer_.param_groups[0]["params"]}
+    assert id(embedding.frequencies) in decayed and id(embedding.weight) in decayed
+    assert id(embedding.phases) not in decayed and id(embedding.bias) not in decayed
+    assert est.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
+
+
 def test_options_survive_save_load_and_clone(tmp_path):
     X, y = data()
     est = MultiTaskNetEstimator(**SMALL, **OPTIONS).fit(X, y)
@@ -218,8 +228,9 @@ def test_refit_trains_again_on_every_row_for_the_chosen_epochs(monkeypatch):
     original = MultiTaskNetEstimator._run
 
     def recording_run(self, split, epochs, full_fit=True):
-        original(self, split, epochs, full_fit)
+        n_run = original(self, split, epochs, full_fit)
         runs.append((len(split.train), split.valid is not None, list(self.net_.history)))
+        return n_run
 
     monkeypatch.setattr(MultiTaskNetEstimator, "_run", recording_run)
     X, y = data(n=150)
@@ -242,9 +253,14 @@ def test_bad_early_stopping_value_raises():
 
 
 def core(estimator):
-    """The architecture's module, inside the input encoding layer when there is one."""
+    """The architecture's module, inside the input encoding layer and the recipe's
+    wrapper (numeric embedding) when there are."""
+    from sklearn_mtl._input_layer import EncodedInputModule
+
     module = estimator.net_.module_
-    return getattr(module, "inner", module)
+    while isinstance(module, (EncodedInputModule, RecipeModule)):
+        module = module.inner
+    return module
 
 
 def test_auto_architecture_picks_task_offsets_for_disjoint_rows(tmp_path):

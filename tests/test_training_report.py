@@ -86,8 +86,30 @@ def test_best_epoch_survives_save_and_load(tmp_path):
 
 def test_convergence_warning_when_max_epochs_runs_out_while_loss_falls():
     X, y = _data()
-    est = MultiTaskNetEstimator(hidden_layer_sizes=(16,), max_epochs=5, random_state=0)
+    est = MultiTaskNetEstimator(
+        hidden_layer_sizes=(16,), max_epochs=5, random_state=0, early_stopping=False
+    )
     with pytest.warns(ConvergenceWarning, match="max_epochs=5 ran out while the training loss"):
+        est.fit(X, y)
+
+
+def test_refit_warns_when_max_epochs_runs_out_while_the_validation_loss_falls():
+    """The default early_stopping="refit", in a run shorter than n_iter_no_change."""
+    X, y = _data()
+    est = MultiTaskNetEstimator(hidden_layer_sizes=(16,), max_epochs=5, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_epochs=5 ran out while the validation") as rec:
+        est.fit(X, y)
+    assert "the refit on all rows trains for 5 epochs" in str(rec[0].message)
+    assert rec[0].filename == __file__
+
+
+def test_refit_does_not_warn_when_the_validation_loss_has_flattened():
+    X, y = _data()
+    est = MultiTaskNetEstimator(
+        hidden_layer_sizes=(8,), max_epochs=6, n_iter_no_change=3, lr=1e-12, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)
 
 

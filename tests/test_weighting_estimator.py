@@ -162,8 +162,8 @@ def test_one_backward_pass_per_training_step(alias, sparse_mixed, monkeypatch):
 
     monkeypatch.setattr(torch.Tensor, "backward", counting)
     X, y = sparse_mixed
-    est = MultiTaskNetEstimator(
-        loss_weighting=alias, architecture="mmoe", random_state=0, **PARAMS
+    est = MultiTaskNetEstimator(  # one run, so that its history counts every step
+        loss_weighting=alias, architecture="mmoe", random_state=0, early_stopping=False, **PARAMS
     ).fit(X, y)
     n_batches = sum(epoch["train_batch_count"] for epoch in est.history_)
     assert len(calls) == n_batches

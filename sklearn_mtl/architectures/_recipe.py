@@ -70,6 +70,10 @@ class PeriodicEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_features, n_outputs))
         self.n_out = n_features * (1 + n_outputs)
 
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        """The phases and the biases (stacked per feature) are not decayed."""
+        return [self.phases, self.bias]
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         waves = torch.cos(2 * math.pi * self.frequencies * X[:, :, None] + self.phases)
         learned = torch.relu(torch.einsum("bjf,jfo->bjo", waves, self.weight) + self.bias)
