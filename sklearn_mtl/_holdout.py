@@ -85,7 +85,7 @@ def refit_fallback_reason(
     n_samples = len(labelled)
     if valid is None:
         return f"there is {n_samples} row, nothing to hold out"
-    any_label = labelled.any(axis=1)
+    any_label: np.ndarray = np.asarray(labelled.any(axis=1))
     if weight is not None:
         any_label &= weight > 0
     n_labelled = int(any_label[valid].sum())

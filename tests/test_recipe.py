@@ -97,6 +97,20 @@ def test_ensemble_averages_members_in_eval_and_routes_rows_in_training():
     assert module(X)["a"].shape == (5, 2)
 
 
+def test_periodic_embedding_is_its_formula():
+    """[x_j, relu(W_j cos(2 pi f_j x_j + b_j) + c_j)] for each feature j, in order."""
+    torch.manual_seed(0)
+    embedding = PeriodicEmbedding(3, n_frequencies=5, n_outputs=2)
+    X = torch.randn(7, 3)
+    out = embedding(X)
+    for j in range(3):
+        waves = torch.cos(
+            2 * torch.pi * embedding.frequencies[j] * X[:, j : j + 1] + embedding.phases[j]
+        )
+        expected = torch.relu(waves @ embedding.weight[j] + embedding.bias[j])
+        torch.testing.assert_close(out[:, 3 + 2 * j : 5 + 2 * j], expected)
+
+
 def test_periodic_embedding_keeps_the_raw_value():
     embedding = PeriodicEmbedding(3, n_frequencies=5, n_outputs=2)
     X = torch.randn(7, 3)
