@@ -23,7 +23,10 @@ for multilabel (``score_tasks``'s defaults), mean over folds. The printed table 
 each task's scores, the fit seconds per fold of each model (a reference: summed over
 the tasks' models), and the goal counts of issue 18: tasks where the multi-task net is
 at or above the best of the MLP and the linear model (tolerance 0.01), HGB, RealMLP-TD
-(tolerance 0.01) and TabM-D.
+(tolerance 0.01) and TabM-D. With ``previous`` among the models it also prints the
+ratio of the two estimators' fit times, in wall seconds and in CPU seconds of the
+process (``time.process_time``: on a shared machine the wall time mostly measures the
+other jobs).
 
 TabM-D takes minutes per table on a small CPU: ``--quick`` runs every model on the
 first 2 folds only, and TabM-D on at most ``--anchor-max-rows`` training rows of each
@@ -167,12 +170,13 @@ def run_fold(
             **{"tasks": dataset.tasks, "random_state": 0, "max_epochs": max_epochs, **own}
         )
         pipe = make_pipeline(encoder(dataset), net)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         pipe.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         scores = pipe[-1].score_tasks(pipe[:-1].transform(X_test), y_test)
         for task, score in scores.items():
-            rows.append({"model": name, "task": task, "fold": fold, "score": score, "s": seconds})
+            row = {"model": name, "task": task, "fold": fold, "score": score, "s": seconds}
+            rows.append({**row, "cpu_s": cpu})
     for name in models:
         if name in NETS:
             continue
@@ -225,9 +229,14 @@ def report(dataset: Dataset, table: pd.DataFrame, n_folds: int, notes: list[str]
         gain = summary.loc[NET] - summary.loc[PREVIOUS]
         ratios = table[table["model"].isin(NETS)].groupby(["model", "fold"])["s"].first().unstack(0)
         ratio = ratios[NET] / ratios[PREVIOUS]
+        cpu = ""
+        if "cpu_s" in table and table.loc[table["model"].isin(NETS), "cpu_s"].notna().all():
+            own = table[table["model"].isin(NETS)].groupby(["model", "fold"])["cpu_s"].first()
+            own = own.unstack(0).mean()
+            cpu = f", CPU time {own[NET] / own[PREVIOUS]:.2f}x"
         print(
             f"  new against previous defaults: fit time {seconds[NET] / seconds[PREVIOUS]:.2f}x"
-            f" (per fold {', '.join(f'{r:.2f}x' for r in ratio)}); score change "
+            f" (per fold {', '.join(f'{r:.2f}x' for r in ratio)}){cpu}; score change "
             + ", ".join(f"{task} {value:+.3f}" for task, value in gain.items())
         )
     counts = goal_counts(summary) if NET in summary.index else {}

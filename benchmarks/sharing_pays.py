@@ -1,7 +1,7 @@
 """Does sharing pay with the defaults? compare_single_task on the estimator's defaults.
 
 Issue 18, step 4: the untuned estimator (only the task kinds declared) against the same
-network trained on each task alone (:func:`sklearn_mtl.compare_single_task`), on
+network trained on each task alone (:func:`sklearn_mtl.diagnostics.compare_single_task`), on
 
 - ``student-performance`` (382 students, 3 tasks; its loader's 5-fold ``KFold``),
   one-hot encoded and standardised in a Pipeline;
@@ -34,8 +34,9 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from sklearn_mtl import MultiTaskNetEstimator, compare_single_task, delta_m
+from sklearn_mtl import MultiTaskNetEstimator
 from sklearn_mtl._quickstart import KINDS, make_data
+from sklearn_mtl.diagnostics import compare_single_task, delta_m
 
 DATASETS = ["student-performance", "quickstart"]
 
