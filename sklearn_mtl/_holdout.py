@@ -36,7 +36,6 @@ def holdout_rows(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl._holdout import holdout_rows
     >>> a = np.arange(10) < 5  # task a on rows 0-4, task b on rows 5-9
     >>> train, valid = holdout_rows(np.column_stack([a, ~a]), 10, 0.2, seed=0)
     >>> bool(a[valid].any() and (~a)[valid].any()), len(train) + len(valid)
@@ -75,7 +74,6 @@ def refit_fallback_reason(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_mtl._holdout import refit_fallback_reason
     >>> labelled = np.ones((6, 1), dtype=bool)
     >>> print(refit_fallback_reason(labelled, np.array([5]), 0.2))
     validation_fraction=0.2 of 6 rows holds out 1 labelled row(s) of positive weight, fewer than 2
