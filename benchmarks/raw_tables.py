@@ -12,7 +12,8 @@ regression, accuracy for classification, 1 - Hamming loss for multilabel) of:
   fraction F of its numeric values set to NaN at random (imputed, with missing
   indicators).
 
-Every model has the estimator's other defaults and ``random_state=0``. The table gives
+Every model has the estimator's other defaults (or the ``--param NAME=VALUE`` given: a
+Python literal, else the string) and ``random_state=0``. The table gives
 the mean over folds, the standard deviation over folds in brackets, and the difference
 of each raw model from the pipeline, per task.
 
@@ -21,6 +22,9 @@ of each raw model from the pipeline, per task.
     python benchmarks/raw_tables.py --datasets abalone --folds 2 --max-epochs 50
     python benchmarks/raw_tables.py --census 10000 --max-epochs 50 --folds 2 \
         --thresholds 0 16 1000                          # one-hot or embed (census-income)
+    python benchmarks/raw_tables.py --datasets abalone --param numeric_embedding=periodic \
+        --param n_iter_no_change=20 --save rows.csv     # estimator parameters, scores saved
+    python benchmarks/raw_tables.py --table rows.csv    # the docs' table of saved scores
     python benchmarks/raw_tables.py --smoke             # seconds
 
 ``--census N`` measures the choice between one-hot encoding and embeddings instead: on
@@ -57,12 +61,11 @@ SCALINGS = {"squashing": "squashing", "robust": "robust", "standard": "standard"
             "quantile": "quantile", "none": None}  # fmt: skip
 
 
-def pipeline_encoder(dataset: Dataset):
+def pipeline_encoder(dataset: Dataset, numbers_first: bool = False):
     numeric = [c for c in dataset.X.columns if c not in dataset.categorical]
-    return make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), dataset.categorical),
-        (StandardScaler(), numeric),
-    )
+    one_hot = (OneHotEncoder(handle_unknown="ignore", sparse_output=False), dataset.categorical)
+    scaled = (StandardScaler(), numeric)
+    return make_column_transformer(*([scaled, one_hot] if numbers_first else [one_hot, scaled]))
 
 
 def raw_table(dataset: Dataset, strings: bool) -> pd.DataFrame:
@@ -84,13 +87,23 @@ def with_nan(X: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:
     return X
 
 
-def run_fold(dataset, X_raw, X_nan, fold, train, test, scalings, params) -> list[dict]:
+def run_fold(
+    dataset, X_raw, X_nan, fold, train, test, scalings, params, numbers_first=False
+) -> list[dict]:
     warnings.filterwarnings("ignore")
     y_train, y_test = dataset.y.iloc[train], dataset.y.iloc[test]
     base = {"tasks": dataset.tasks, "random_state": 0, **params}
     models = {"pipeline": (make_pipeline(pipeline_encoder(dataset),
                                          MultiTaskNetEstimator(**base, numeric_scaling=None)),
                            dataset.X)}  # fmt: skip
+    if numbers_first:  # the raw encoding's column order: numbers, then one-hot columns
+        models["pipeline, numbers first"] = (
+            make_pipeline(
+                pipeline_encoder(dataset, numbers_first=True),
+                MultiTaskNetEstimator(**base, numeric_scaling=None),
+            ),
+            dataset.X,
+        )
     for name in scalings:
         models[f"raw {name}"] = (
             MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
@@ -176,8 +189,9 @@ def rst_table(paths: list[str], max_tasks: int = 20) -> str:
     0.01 of the pipeline or better).
     """
     table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    order = {name: k for k, name in enumerate(LOADERS)}
     lines = []
-    for dataset, part in table.groupby("dataset", sort=False):
+    for dataset, part in sorted(table.groupby("dataset"), key=lambda item: order[item[0]]):
         stats = part.groupby(["model", "task"])["score"].agg(["mean", "std"]).fillna(0.0)
         pipe = stats.loc["pipeline"]
         folds, rows = part["fold"].nunique(), int(part["rows"].iloc[0])
@@ -235,6 +249,11 @@ def main() -> None:
     parser.add_argument("--subsample", type=int, help="at most N rows per dataset")
     parser.add_argument("--nan", type=float, default=0.0, help="also fit with this NaN fraction")
     parser.add_argument("--strings", action="store_true", help="categories as strings")
+    parser.add_argument(
+        "--numbers-first",
+        action="store_true",
+        help="also the pipeline with the numbers before the one-hot columns (the raw order)",
+    )
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--census", type=int, help="one-hot or embed, on N census rows")
     parser.add_argument("--thresholds", type=int, nargs="*", default=[0, 16, 1000])
@@ -248,7 +267,10 @@ def main() -> None:
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     for item in args.param:
         name, _, value = item.partition("=")
-        params[name] = ast.literal_eval(value)
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):  # a bare word: the string itself
+            params[name] = value
     root = data_dir(args.data_dir)
     command = shlex.join(["python", "benchmarks/raw_tables.py", *sys.argv[1:]])
     print(f"{command}  # {datetime.date.today()}", flush=True)
@@ -264,7 +286,9 @@ def main() -> None:
         X_nan = with_nan(X_raw, args.nan) if args.nan else None
         start = time.perf_counter()
         results = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_fold)(dataset, X_raw, X_nan, fold, train, test, args.scalings, params)
+            delayed(run_fold)(
+                dataset, X_raw, X_nan, fold, train, test, args.scalings, params, args.numbers_first
+            )
             for fold, (train, test) in enumerate(splits)
         )
         table = pd.DataFrame([row for rows in results for row in rows])
@@ -279,7 +303,7 @@ def main() -> None:
         print("difference from the pipeline (mean over folds):")
         print(difference.round(4).to_string(), flush=True)
         for model, row in difference.iterrows():
-            if not str(model).endswith("nan"):
+            if str(model).startswith("raw") and not str(model).endswith("nan"):
                 acceptance += [(name, model, task, value) for task, value in row.items()]
     worst = min(acceptance, key=lambda item: item[3]) if acceptance else None
     if worst is not None:
