@@ -93,6 +93,7 @@ common = dict(
     batch_size=64,
     lr=3e-3,
     early_stopping=False,
+    numeric_embedding=None,  # the architectures themselves, on X (the gates below read X)
     random_state=0,
 )
 architectures = {
