@@ -13,11 +13,20 @@ regression, accuracy for classification, 1 - Hamming loss for multilabel) of:
   indicators).
 
 Every model has the estimator's other defaults (or the ``--param NAME=VALUE`` given: a
-Python literal, else the string) and ``random_state=0``. The table gives
-the mean over folds, the standard deviation over folds in brackets, and the difference
-of each raw model from the pipeline, per task.
+Python literal, else the string) and ``random_state=0``; ``--seeds N`` repeats every
+fold with ``random_state`` 0 to N-1 and reports each raw model's difference from the
+pipeline paired by fold and seed, with its standard error over the seeds. The table
+gives the mean over folds, the standard deviation over folds in brackets, and the
+difference of each raw model from the pipeline, per task. ``raw auto`` is fitted only
+where "auto" finds a heavy-tailed column in the fold's training rows; elsewhere it is
+"standard" column for column, the same model as ``raw standard``, whose scores it takes
+when that is measured too. Besides the loaders' datasets, ``--datasets salaries`` is a
+synthetic table with heavy tails and typos (:func:`salaries`), where standard scaling
+fails.
 
     python benchmarks/raw_tables.py                     # every dataset but school
+    python benchmarks/raw_tables.py --datasets salaries bike-sharing --seeds 3 \
+        --scalings auto standard                        # auto against standard, 3 seeds
     python benchmarks/raw_tables.py --scalings squashing robust standard quantile none
     python benchmarks/raw_tables.py --datasets abalone --folds 2 --max-epochs 50
     python benchmarks/raw_tables.py --census 10000 --max-epochs 50 --folds 2 \
@@ -56,9 +65,49 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl._input import InputEncoder
 
-SCALINGS = {"squashing": "squashing", "robust": "robust", "standard": "standard",
-            "quantile": "quantile", "none": None}  # fmt: skip
+SCALINGS = {"auto": "auto", "squashing": "squashing", "robust": "robust",
+            "standard": "standard", "quantile": "quantile", "none": None}  # fmt: skip
+
+
+def salaries(n_rows: int = 3000, seed: int = 0) -> Dataset:
+    """A synthetic table with heavy tails and gross errors, where standard scaling fails.
+
+    Each row is an employee: ``experience`` (years, uniform), ``hours`` (weekly, normal),
+    ``department`` (6 strings), and three heavy-tailed money columns: ``savings``
+    (lognormal, sigma 1.5), ``bonus`` (Pareto, tail index 1.2, so of infinite variance)
+    and ``rent`` (lognormal, sigma 0.5, but 1 % of its values typed in cents: 100 times
+    too large). The tasks: ``log_salary`` (regression on the logarithms of the money
+    columns, experience and the department, noise 0.3) and ``manager`` (binary: log
+    savings plus experience above its median). 5 shuffled folds.
+    """
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(seed)
+    experience = rng.uniform(0, 40, n_rows)
+    hours = rng.normal(40, 5, n_rows)
+    department = rng.choice(["sales", "it", "hr", "legal", "ops", "research"], n_rows)
+    savings = rng.lognormal(10, 1.5, n_rows)
+    bonus = 1000 * (rng.pareto(1.2, n_rows) + 1)
+    rent = rng.lognormal(7, 0.5, n_rows)
+    effect = pd.Series(department).map(
+        {"sales": 0.2, "it": 0.4, "hr": -0.1, "legal": 0.5, "ops": -0.2, "research": 0.1}
+    )
+    log_salary = (
+        0.3 * np.log(savings) + 0.4 * np.log(bonus) + 0.8 * np.log(rent)
+        + 0.02 * experience + effect.to_numpy() + rng.normal(0, 0.3, n_rows)
+    )  # fmt: skip
+    score = np.log(savings) / 1.5 + experience / 12
+    typos = rng.random(n_rows) < 0.01
+    rent[typos] *= 100
+    X = pd.DataFrame({"experience": experience, "hours": hours, "department": department,
+                      "savings": savings, "bonus": bonus, "rent": rent})  # fmt: skip
+    y = pd.DataFrame({"log_salary": log_salary, "manager": score > np.median(score)})
+    tasks = {"log_salary": "regression", "manager": "binary"}
+    about = "synthetic: lognormal and Pareto money columns, 1 % of rent 100x too large"
+    return Dataset("salaries", X, y, tasks, KFold(5, shuffle=True, random_state=0),
+                   description=about)  # fmt: skip
 
 
 def pipeline_encoder(dataset: Dataset, numbers_first: bool = False):
@@ -88,11 +137,17 @@ def with_nan(X: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:
 
 
 def run_fold(
-    dataset, X_raw, X_nan, fold, train, test, scalings, params, numbers_first=False
+    dataset, X_raw, X_nan, fold, train, test, scalings, params, numbers_first=False, seed=0
 ) -> list[dict]:
+    """Every model's per-task test scores on one fold, all with ``random_state=seed``.
+
+    "raw auto" is not fitted again where "auto" keeps every column of the fold's
+    training rows "standard" and "raw standard" is measured too: it is then the same
+    model (the same inputs and the same seed), and its rows are copied (``same=True``).
+    """
     warnings.filterwarnings("ignore")
     y_train, y_test = dataset.y.iloc[train], dataset.y.iloc[test]
-    base = {"tasks": dataset.tasks, "random_state": 0, **params}
+    base = {"tasks": dataset.tasks, "random_state": seed, **params}
     models = {"pipeline": (make_pipeline(pipeline_encoder(dataset),
                                          MultiTaskNetEstimator(**base, numeric_scaling=None)),
                            dataset.X)}  # fmt: skip
@@ -114,22 +169,62 @@ def run_fold(
                 MultiTaskNetEstimator(**base, numeric_scaling=SCALINGS[name]),
                 X_nan,
             )
+    same_as_standard = "standard" in scalings and all(
+        method == "standard"
+        for method in InputEncoder(numeric_scaling="auto").fit(X_raw.iloc[train]).scalings_
+    )
     rows = []
     for model_name, (model, X) in models.items():
+        if model_name == "raw auto" and same_as_standard:
+            copied = [row for row in rows if row["model"] == "raw standard"]
+            rows += [{**row, "model": model_name, "same": True} for row in copied]
+            continue
         start = time.perf_counter()
         model.fit(X.iloc[train], y_train)
         seconds = time.perf_counter() - start
         estimator = model[-1] if hasattr(model, "steps") else model
         X_test = model[:-1].transform(X.iloc[test]) if hasattr(model, "steps") else X.iloc[test]
         for task, score in estimator.score_tasks(X_test, y_test).items():
-            rows.append(
-                {"model": model_name, "task": task, "fold": fold, "score": score, "s": seconds}
-            )
+            rows.append({"model": model_name, "task": task, "fold": fold, "seed": seed,
+                         "score": score, "s": seconds, "same": False})  # fmt: skip
     return rows
 
 
+def paired(table: pd.DataFrame) -> pd.DataFrame:
+    """Each raw model's difference from the pipeline per task, paired by fold and seed.
+
+    ``diff``: the mean over folds and seeds; ``se``: its standard error over seeds (the
+    standard deviation of the per-seed means over folds, divided by the square root of
+    the number of seeds; NaN with one seed); ``fold_std``: the standard deviation over
+    folds of the difference (averaged over seeds).
+    """
+    table = table.assign(seed=table["seed"] if "seed" in table else 0)
+    keys = ["task", "fold", "seed"]
+    pipe = table[table["model"] == "pipeline"].set_index(keys)["score"]
+    out = []
+    for model, part in table[table["model"] != "pipeline"].groupby("model", sort=False):
+        gap = part.set_index(keys)["score"] - pipe.reindex(part.set_index(keys).index)
+        gap = gap.reset_index()
+        by_seed = gap.groupby(["task", "seed"])["score"].mean().unstack("seed")
+        by_fold = gap.groupby(["task", "fold"])["score"].mean().unstack("fold")
+        n_seeds = by_seed.shape[1]
+        se = by_seed.std(axis=1, ddof=1) / np.sqrt(n_seeds) if n_seeds > 1 else np.nan
+        frame = pd.DataFrame(
+            {"diff": by_seed.mean(axis=1), "se": se, "fold_std": by_fold.std(axis=1, ddof=1)}
+        ).assign(seeds=n_seeds)
+        out.append(frame.assign(model=model).reset_index())
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
 def summary(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean (std) over folds per model and task, and each model's difference from the pipeline."""
+    """Mean (std) over folds per model and task, and each model's difference from the pipeline.
+
+    With several seeds, each fold's score is first averaged over the seeds.
+    """
+    if "seed" in table:
+        table = table.groupby(["model", "task", "fold"], as_index=False, sort=False).agg(
+            score=("score", "mean"), s=("s", "mean")
+        )
     mean = table.pivot_table(index="model", columns="task", values="score", aggfunc="mean")
     std = table.pivot_table(index="model", columns="task", values="score", aggfunc="std")
     order = ["pipeline", *[m for m in mean.index if m != "pipeline"]]
@@ -180,53 +275,64 @@ def run_census(args, params: dict) -> None:
 
 
 def rst_table(paths: list[str], max_tasks: int = 20) -> str:
-    """The acceptance table (reStructuredText) of the rows saved by ``--save``.
+    """The acceptance tables (reStructuredText) of the rows saved by ``--save``.
 
-    One line per dataset and task: rows, folds, the pipeline's and each raw model's
-    mean (standard deviation) over folds, and the raw model's difference from the
-    pipeline; a dataset with more than ``max_tasks`` tasks (school) gets one line
+    One table per raw model; one line per dataset and task: rows, folds, seeds, the
+    pipeline's and the raw model's mean ± standard deviation over folds (each fold's
+    score averaged over the seeds first), and the raw model's difference from the
+    pipeline, paired by fold and seed, ± its standard error over seeds (with more than
+    one seed). A dataset with more than ``max_tasks`` tasks (school) gets one line
     summarising its tasks instead (mean over tasks, the worst task, how many are within
     0.01 of the pipeline or better).
     """
     table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    order = {name: k for k, name in enumerate(LOADERS)}
-    lines = []
-    for dataset, part in sorted(table.groupby("dataset"), key=lambda item: order[item[0]]):
-        stats = part.groupby(["model", "task"])["score"].agg(["mean", "std"]).fillna(0.0)
-        pipe = stats.loc["pipeline"]
-        folds, rows = part["fold"].nunique(), int(part["rows"].iloc[0])
-        for model in [m for m in part["model"].unique() if m != "pipeline"]:
-            raw = stats.loc[model]
-            gap = raw["mean"] - pipe["mean"]
+    if "seed" not in table:
+        table["seed"] = 0
+    table["seed"] = table["seed"].fillna(0).astype(int)
+    order = {name: k for k, name in enumerate([*LOADERS, "salaries"])}
+    blocks = []
+    for model in [m for m in table["model"].unique() if m != "pipeline"]:
+        lines = []
+        for dataset, part in sorted(table.groupby("dataset"), key=lambda item: order[item[0]]):
+            if model not in set(part["model"]):
+                continue
+            part = part[part["model"].isin(["pipeline", model])]
+            per_fold = part.groupby(["model", "task", "fold"])["score"].mean()
+            stats = per_fold.groupby(["model", "task"]).agg(["mean", "std"]).fillna(0.0)
+            pipe, raw = stats.loc["pipeline"], stats.loc[model]
+            gaps = paired(part).set_index("task")
+            folds, rows = part["fold"].nunique(), int(part["rows"].iloc[0])
+            seeds = part["seed"].nunique()
+            head = [dataset, str(rows), str(folds), str(seeds)]
+            gap = gaps["diff"]
             if len(gap) > max_tasks:
                 worst = gap.idxmin()
                 within = int((gap >= -0.01).sum())
-                cells = [
-                    f"{len(gap)} tasks: mean",
-                    f"{pipe['mean'].mean():.3f}",
-                    f"{raw['mean'].mean():.3f}",
-                    f"{gap.mean():+.3f} ({within}/{len(gap)} >= -0.01; "
-                    f"worst {worst} {gap[worst]:+.3f})",
-                ]
-                lines.append([dataset, str(rows), str(folds), *cells])
+                lines.append([*head, f"{len(gap)} tasks: mean",
+                              f"{pipe['mean'].mean():.3f}", f"{raw['mean'].mean():.3f}",
+                              f"{gap.mean():+.3f} ({within}/{len(gap)} >= -0.01; "
+                              f"worst {worst} {gap[worst]:+.3f})"])  # fmt: skip
                 continue
             for task in gap.index:
+                se = gaps.loc[task, "se"]
                 lines.append([
-                    dataset, str(rows), str(folds), str(task),
+                    *head, str(task),
                     f"{pipe.loc[task, 'mean']:.4f} ± {pipe.loc[task, 'std']:.3f}",
                     f"{raw.loc[task, 'mean']:.4f} ± {raw.loc[task, 'std']:.3f}",
-                    f"{gap[task]:+.4f}",
+                    f"{gap[task]:+.4f}" + (f" ± {se:.4f}" if seeds > 1 else ""),
                 ])  # fmt: skip
-    header = ["dataset", "rows", "folds", "task", "pipeline", "raw", "raw - pipeline"]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    rule = "  ".join("=" * width for width in widths)
+        header = ["dataset", "rows", "folds", "seeds", "task", "pipeline", model,
+                  "difference"]  # fmt: skip
+        widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+        rule = "  ".join("=" * width for width in widths)
 
-    def render(row: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
+        def render(row: list[str], widths: list[int] = widths) -> str:
+            return "  ".join(
+                cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
 
-    return "\n".join([rule, render(header), rule, *map(render, lines), rule])
+        blocks.append("\n".join([rule, render(header), rule, *map(render, lines), rule]))
+    return "\n\n".join(blocks)
 
 
 def main() -> None:
@@ -234,9 +340,12 @@ def main() -> None:
     parser.add_argument("--data-dir")
     names = list(LOADERS)
     default = [name for name in names if name != "school"]
-    parser.add_argument("--datasets", nargs="*", default=default, choices=names)
-    parser.add_argument("--scalings", nargs="*", default=["standard"], choices=list(SCALINGS))
+    parser.add_argument("--datasets", nargs="*", default=default, choices=[*names, "salaries"])
+    parser.add_argument("--scalings", nargs="*", default=["auto"], choices=list(SCALINGS))
     parser.add_argument("--folds", type=int, help="first N folds only (default: all)")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="repeat with random_state 0..N-1 (paired SE)"
+    )
     parser.add_argument("--max-epochs", type=int, help="estimator max_epochs (default: its own)")
     parser.add_argument(
         "--param",
@@ -263,7 +372,7 @@ def main() -> None:
         return print(rst_table(args.table))
     if args.smoke:
         args.folds, args.max_epochs, args.subsample, args.nan = 1, 2, 300, 0.1
-        args.datasets = ["student-performance", "energy-efficiency"]
+        args.datasets = ["student-performance", "energy-efficiency", "salaries"]
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     for item in args.param:
         name, _, value = item.partition("=")
@@ -278,7 +387,7 @@ def main() -> None:
         return run_census(args, params)
     acceptance = []
     for name in args.datasets:
-        dataset = LOADERS[name](root)
+        dataset = salaries() if name == "salaries" else LOADERS[name](root)
         if args.subsample and len(dataset.X) > args.subsample:
             dataset = dataset.subsample(args.subsample)
         splits = dataset.splits()[: args.folds] if args.folds else dataset.splits()
@@ -287,10 +396,12 @@ def main() -> None:
         start = time.perf_counter()
         results = Parallel(n_jobs=args.n_jobs)(
             delayed(run_fold)(
-                dataset, X_raw, X_nan, fold, train, test, args.scalings, params, args.numbers_first
+                dataset, X_raw, X_nan, fold, train, test, args.scalings, params,
+                args.numbers_first, seed,
             )
+            for seed in range(args.seeds)
             for fold, (train, test) in enumerate(splits)
-        )
+        )  # fmt: skip
         table = pd.DataFrame([row for rows in results for row in rows])
         if args.save:
             saved = table.assign(dataset=name, rows=len(dataset.X))
@@ -298,10 +409,20 @@ def main() -> None:
         cells, difference = summary(table)
         about = f", {dataset.description}" if dataset.description else ""
         seconds = time.perf_counter() - start
-        print(f"\n{name} ({len(dataset.X)} rows, {len(splits)} folds{about}; {seconds:.0f}s)")
+        seeds = f", {args.seeds} seeds" if args.seeds > 1 else ""
+        print(f"\n{name} ({len(dataset.X)} rows, {len(splits)} folds{seeds}{about}; "
+              f"{seconds:.0f}s)")  # fmt: skip
         print(cells.to_string())
         print("difference from the pipeline (mean over folds):")
         print(difference.round(4).to_string(), flush=True)
+        if args.seeds > 1 or "raw auto" in set(table["model"]):
+            gaps = paired(table)
+            print("paired difference from the pipeline (diff, SE over seeds, std over folds):")
+            print(gaps.round(4).to_string(index=False), flush=True)
+            if "raw auto" in set(gaps["model"]) and "raw standard" in set(gaps["model"]):
+                same = table[table["model"] == "raw auto"]["same"].all()
+                print("raw auto = raw standard on every fold (no heavy-tailed column)"
+                      if same else "raw auto fitted where a column is heavy-tailed")  # fmt: skip
         for model, row in difference.iterrows():
             if str(model).startswith("raw") and not str(model).endswith("nan"):
                 acceptance += [(name, model, task, value) for task, value in row.items()]

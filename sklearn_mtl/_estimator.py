@@ -208,7 +208,7 @@ default="from_dtype"
         encoded inside the network up to ``one_hot_max_categories`` categories and
         embedded (a learned vector per category) above; categories not seen in fit go
         to an unknown bucket (all zeros), and NaN is a category of its own.
-    numeric_scaling : {"standard", "squashing", "robust", "quantile"}, None or dict, \
+    numeric_scaling : {"auto", "standard", "squashing", "robust", "quantile"}, None or dict, \
 default="standard"
         How the network scales the numeric columns, from statistics of the training
         rows, so that a raw table needs no scaler in front: "standard" uses the mean
@@ -216,12 +216,17 @@ default="standard"
         median, divides by the interquartile range (half the range where that is zero)
         and clips smoothly to (-3, 3) with ``x / sqrt(1 + (x / 3) ** 2)``, which tames
         outliers and heavy tails; "robust" is the same without clipping; "quantile"
-        maps each column to normal scores through its quantiles. Arrays, sparse
+        maps each column to normal scores through its quantiles. "auto" chooses per
+        column: "squashing" for a heavy-tailed column (more than two values, one of
+        them more than 8 standard deviations from the mean: an outlier, or a lognormal
+        or power-law tail), "standard" for the others. Arrays, sparse
         matrices and memmaps are scaled too, batch by batch. None leaves the numbers as
         they are (for an X already scaled by a Pipeline). A dict ``{column: method}``
         chooses per column, by name (a DataFrame) or index, for example
         ``{"income": "quantile", "age": None}``; the numeric columns it does not name
-        get "standard". Whatever the scaling, NaN in a numeric column is replaced by
+        get "standard". After fit, ``input_encoder_.column_scalings_`` gives the method
+        of each numeric column by name ("auto" resolved). Whatever the scaling, NaN in
+        a numeric column is replaced by
         the column's median and, where fit saw NaN in that column, a missing indicator
         is added. See the user guide's "Raw tables" page for the scalings measured on
         real tables.

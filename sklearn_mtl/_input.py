@@ -26,7 +26,14 @@ import scipy.sparse as sp
 
 from . import _data
 from ._data import gather_rows, is_row_streamable
-from ._scaling import SCALINGS, check_method, numeric_stats, resolve_scalings
+from ._scaling import (
+    FITTED_SCALINGS,
+    SCALINGS,
+    check_method,
+    numeric_stats,
+    resolve_auto,
+    resolve_scalings,
+)
 
 __all__ = ["SCALINGS", "ColumnSpec", "InputEncoder", "is_table"]
 
@@ -107,10 +114,11 @@ class InputEncoder:
         columns of category, string, object or boolean dtype categorical; a list of
         names or indices, or a boolean mask, also makes those (numeric) columns
         categorical; None makes none (a column of strings is then an error).
-    numeric_scaling : {"standard", "squashing", "robust", "quantile"}, None or dict
+    numeric_scaling : {"auto", "standard", "squashing", "robust", "quantile"}, None or dict
         How the input layer scales the numbers (see ``MultiTaskNetEstimator``): one
         method for every numeric column, or ``{column name or index: method}`` (the
-        columns not named get "standard").
+        columns not named get "standard"). "auto" is resolved per column in fit
+        (:func:`~sklearn_mtl._scaling.is_heavy_tailed`); ``scalings_`` holds the result.
 
     Examples
     --------
@@ -256,7 +264,8 @@ class InputEncoder:
                     f"Column {names[start + j]!r} holds infinite values; replace them (for "
                     "example by NaN, which is imputed) before fitting."
                 )
-            methods = self.scalings_[start : start + _BLOCK]
+            methods = resolve_auto(block, missing, self.scalings_[start : start + _BLOCK])
+            self.scalings_[start : start + _BLOCK] = methods
             parts.append(numeric_stats(block, missing, methods, with_knots, medians=fill))
             missing_parts.append(missing.any(axis=0))
         return parts, missing_parts
@@ -378,10 +387,10 @@ class InputEncoder:
                     f"scalings {scalings!r}."
                 )
             for method in scalings:
-                check_method(method, "a saved column scaling")
+                check_method(method, "a saved column scaling", FITTED_SCALINGS)
             encoder.scalings_ = list(scalings)
         else:
-            check_method(scaling, "the saved numeric_scaling")
+            check_method(scaling, "the saved numeric_scaling", FITTED_SCALINGS)
             encoder.scalings_ = [scaling] * n_numeric
         arrays = dict(arrays)
         expected = {"missing_", "fill", "center", "scale"}
@@ -409,6 +418,12 @@ class InputEncoder:
         self.__dict__.update(state)
         if "stats_" in state and "scalings_" not in state:  # pickled before per-column scalings
             self.scalings_ = [self.numeric_scaling] * len(self.numeric_)
+
+    @property
+    def column_scalings_(self) -> dict:
+        """The fitted scaling of each numeric column, by name (index without names)."""
+        numeric = [self.columns_[j].name for j in self.numeric_]
+        return dict(zip(numeric, self.scalings_, strict=True))
 
     @property
     def needs_layer(self) -> bool:

@@ -344,7 +344,7 @@ def test_per_column_scaling_is_searchable():
     [
         ({"salary": "robust"}, r"names 'salary', which is not a column of X; the columns are"),
         ({"city": "robust"}, r"numeric_scaling\['city'\]: column 'city' is categorical"),
-        ({"income": "log"}, r"numeric_scaling\['income'\] must be one of \['standard'"),
+        ({"income": "log"}, r"numeric_scaling\['income'\] must be one of \['auto', 'standard'"),
         ({7: "robust"}, "numeric_scaling index 7 is out of range for X with 5 columns"),
         ({"income": "robust", 0: None}, "names column 'income' twice"),
         ({1.5: "robust"}, r"keys must be column names \(str\) or indices \(int\); got 1.5"),
