@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -50,15 +51,21 @@ def _param_text(value: Any, name: str) -> str:
         return "repr:" + re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
-def _fit_key(estimator, X, targets: torch.Tensor, sample_weight: torch.Tensor | None) -> str:
+def _fit_key(
+    estimator,
+    X,
+    targets: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    groups: np.ndarray | None = None,
+) -> str:
     """A digest of what determines a fit: its parameters and its data.
 
     Every parameter but ``callbacks``, ``checkpoint_dir`` and ``verbose`` (JSON, or
     ``joblib.hash`` for objects JSON cannot hold, such as an architecture given as a
     function: both are stable across processes), the shape of X and all its values (as
-    float32, read in chunks for a sparse or streamed X), the encoded targets and the
-    sample weights. Two folds of a cross-validation, or two candidates of a grid, get
-    different keys.
+    float32, read in chunks for a sparse or streamed X), the encoded targets, the
+    sample weights and the groups of ``fit``. Two folds of a cross-validation, or two
+    candidates of a grid, get different keys.
     """
     digest = hashlib.sha256()
     params = estimator.get_params(deep=False)
@@ -77,6 +84,8 @@ def _fit_key(estimator, X, targets: torch.Tensor, sample_weight: torch.Tensor | 
     digest.update(targets.cpu().numpy().tobytes())
     if sample_weight is not None:
         digest.update(sample_weight.cpu().numpy().tobytes())
+    if groups is not None:
+        digest.update(b"groups;" + np.ascontiguousarray(groups, dtype=np.int64).tobytes())
     return digest.hexdigest()[:20]
 
 
@@ -108,9 +117,11 @@ class FitCheckpoint(Callback):
         self.state: tuple[dict, dict[str, torch.Tensor]] | None = None
 
     @classmethod
-    def for_fit(cls, estimator, X, targets, sample_weight, target_epochs: int) -> FitCheckpoint:
+    def for_fit(
+        cls, estimator, X, targets, sample_weight, target_epochs: int, groups=None
+    ) -> FitCheckpoint:
         """The checkpoint of this fit, with its saved state when there is one."""
-        key = _fit_key(estimator, X, targets, sample_weight)
+        key = _fit_key(estimator, X, targets, sample_weight, groups)
         directory = Path(estimator.checkpoint_dir) / key
         directory.mkdir(parents=True, exist_ok=True)
         checkpoint = cls(directory / "checkpoint.mtl", target_epochs)

@@ -20,7 +20,7 @@ from ._checkpoint import FitCheckpoint
 from ._data import SplitData, TaskData
 from ._estimator_build import _NetBuilding
 from ._estimator_data import _as_tensor
-from ._holdout import holdout_rows, refit_fallback_reason
+from ._holdout import group_codes, holdout_rows, refit_fallback_reason
 from ._net_guard import NonFiniteLossError
 from ._net_speed import check_precision
 from ._random import FitGenerators
@@ -35,7 +35,7 @@ from ._training import place_on_device, resolve_device, train
 class _Fitting(_NetBuilding):
     """fit and partial_fit of :class:`~sklearn_mtl.MultiTaskNetEstimator`."""
 
-    def fit(self, X, y, sample_weight=None, classes=None):
+    def fit(self, X, y, sample_weight=None, classes=None, groups=None):
         """Fit the network on X and the tasks' labels in y.
 
         Parameters
@@ -51,6 +51,19 @@ class _Fitting(_NetBuilding):
             ``{task: labels}``, when y may lack some of them (a cross-validation fold
             of a sorted table): the model then knows every class, those absent from y
             included. Ignored when ``warm_start`` continues a fit.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (a patient, a site, a customer) for early
+            stopping: the validation part then holds out whole groups (about
+            ``validation_fraction`` of the rows), as ``GroupShuffleSplit`` does, so
+            that the validation loss measures the network on groups it has not seen
+            rather than on near-duplicates of its training rows. Pass the groups that
+            split your test data (those of ``GroupKFold``). Ignored when
+            ``early_stopping=False``. In ``GridSearchCV`` or ``cross_validate`` with
+            metadata routing enabled (``sklearn.set_config(enable_metadata_routing=
+            True)``), request them with ``set_fit_request(groups=True)``; there, groups
+            given for the splitter alone now need ``set_fit_request(groups=False)``
+            (scikit-learn refuses metadata that a ``fit`` accepts but was not told
+            about, as for ``sample_weight``).
 
         Returns
         -------
@@ -59,7 +72,9 @@ class _Fitting(_NetBuilding):
         self._check_params()
         keep = self.warm_start and hasattr(self, "net_")
         classes = None if keep else classes
-        return self._fit(X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=classes)
+        return self._fit(
+            X, y, sample_weight, epochs=self.max_epochs, keep=keep, classes=classes, groups=groups
+        )
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on X, y (initialising the model on the first call).
@@ -86,21 +101,29 @@ class _Fitting(_NetBuilding):
             X, y, sample_weight, epochs=1, keep=not first, classes=classes, full_fit=False
         )
 
-    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True):
+    def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True, groups=None):
         """Fit or continue fitting; ``full_fit`` is False for ``partial_fit`` (one epoch,
         no early stopping, no checkpoint)."""
         with torch_threads(self.n_threads):
             return self._fit_with_threads(
-                X, y, sample_weight, epochs=epochs, keep=keep, classes=classes, full_fit=full_fit
+                X,
+                y,
+                sample_weight,
+                epochs=epochs,
+                keep=keep,
+                classes=classes,
+                full_fit=full_fit,
+                groups=groups,
             )
 
-    def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit):
+    def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit, groups):
         # the configuration the network is built from, for save (set_params may change
         # the parameters after fit; the file must describe the fitted network)
         configuration = None if keep else self._configuration()
         X = self._validate_X(X, reset=not keep)
         table = self._table(y, X.shape[0])
         weight = self._sample_weight(sample_weight, X)
+        codes = None if groups is None else group_codes(groups, X.shape[0])
         if keep:
             self._check_table_matches(table)
         else:
@@ -114,7 +137,7 @@ class _Fitting(_NetBuilding):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
         validate = bool(self.early_stopping) and not (keep and self._refits())
-        split = self._split(data, seed, use_validation=full_fit and validate)
+        split = self._split(data, seed, use_validation=full_fit and validate, groups=codes)
         self._check_batch_norm(len(split.train))
         split = place_on_device(split, device)
         # The fit's own generators (initialisation, shuffling, dropout, random
@@ -134,7 +157,7 @@ class _Fitting(_NetBuilding):
         self.net_.schedule_off_ = not full_fit
         checkpoint = None
         if self.checkpoint_dir is not None and full_fit and not keep:
-            checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs)
+            checkpoint = FitCheckpoint.for_fit(self, X, data.targets, weight, epochs, codes)
             epochs = checkpoint.epochs_left
         refit = full_fit and not keep and self._refits() and split.valid is not None
         if checkpoint is not None:  # for this run only: no part of the fitted model
@@ -230,19 +253,33 @@ class _Fitting(_NetBuilding):
                 f"{n_train} training row(s)."
             )
 
-    def _split(self, data: TaskData, seed: int, use_validation: bool) -> SplitData:
-        """The training and validation parts (see ``_holdout``); with "refit", no
-        validation part (and one warning) when it would be too small to choose from."""
+    def _split(
+        self, data: TaskData, seed: int, use_validation: bool, groups: np.ndarray | None = None
+    ) -> SplitData:
+        """The training and validation parts (see ``_holdout``; whole ``groups`` when
+        given); with "refit", no validation part (and one warning) when it would be too
+        small to choose from."""
         n_samples = len(data)
         if not use_validation:
             return SplitData(data, None)
         labelled = self._labelled_rows(data.targets.numpy())
+        one_group = groups is not None and int(groups.max()) == 0
+        if one_group and not self._refits():
+            raise ValueError(
+                f"early_stopping={self.early_stopping!r} holds out whole groups, and groups "
+                "holds a single group: there is none to hold out. Pass at least 2 groups, "
+                "or groups=None."
+            )
         valid = None
         if n_samples >= 2:
-            train_rows, valid = holdout_rows(labelled, n_samples, self.validation_fraction, seed)
+            train_rows, valid = holdout_rows(
+                labelled, n_samples, self.validation_fraction, seed, groups
+            )
         if self._refits():
             weight = None if data.sample_weight is None else data.sample_weight.numpy()
             reason = refit_fallback_reason(labelled, valid, self.validation_fraction, weight)
+            if one_group:
+                reason = "groups holds a single group, so none can be held out"
             if reason is not None:
                 warnings.warn(
                     f"early_stopping='refit' cannot choose the number of epochs: {reason}. "
