@@ -176,7 +176,7 @@ def test_metadata_routing_asks_for_a_request_and_false_leaves_groups_to_the_spli
     X, y, groups = grouped_regression(n_groups=6)
     with sklearn.config_context(enable_metadata_routing=True):
         # as for sample_weight: scikit-learn asks the user to decide
-        with pytest.raises(UnsetMetadataPassedError, match="MultiTaskNetEstimator.fit"):
+        with pytest.raises(UnsetMetadataPassedError, match=r"MultiTaskNetEstimator\.fit"):
             cross_validate(
                 MultiTaskNetEstimator(**TINY), X, y, cv=GroupKFold(2), params={"groups": groups}
             )
