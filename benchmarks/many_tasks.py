@@ -14,7 +14,8 @@ the per-round ratios of CPU times (the process's user and system time: on a shar
 machine, wall times mostly measure the wait for a core) and the peak resident memory a
 fit added. A second table gives the cost of gradient-level weightings relative to a
 fixed-weighting fit in the same round, at K = 10 and 100 on ``--gradient-samples``
-rows: the epoch's wall time (from the history) and its CPU time.
+rows: the epoch's wall time (from the history) and its CPU time; a method is an alias
+(its default ``gradient_on``) or ``alias@parameters`` / ``alias@representation``.
 
 Usage::
 
@@ -35,6 +36,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl._registry import WEIGHTINGS
 
 
 def make_data(n_samples: int, n_tasks: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +92,12 @@ PLAIN_NETWORK = {
 """The estimator's parameters measured, whatever its defaults: the network of the
 hand-written loop (one ReLU hidden layer, one linear head per task, X as given, Adam
 without weight decay, every row trained on, no validation split)."""
+
+
+def weighting(method: str):
+    """A loss weighting from ``alias`` or ``alias@gradient_on``."""
+    alias, _, gradient_on = method.partition("@")
+    return WEIGHTINGS[alias](gradient_on=gradient_on) if gradient_on else alias
 
 
 def estimator(hidden: int, batch_size: int, **params) -> MultiTaskNetEstimator:
@@ -185,7 +193,7 @@ def main() -> None:
         for _ in range(max(1, args.rounds // 2)):
             for method in ["fixed", *args.methods]:
                 fitted = estimator(
-                    args.hidden, args.batch_size, loss_weighting=method,
+                    args.hidden, args.batch_size, loss_weighting=weighting(method),
                     callbacks=[("cpu", EpochCPU())],
                 ).fit(X, y)  # fmt: skip
                 row = fitted.history_[0]
@@ -200,7 +208,7 @@ def main() -> None:
             )  # fmt: skip
     if gradient_rows:
         print(
-            f"# gradient-level weightings (default gradient_on), {args.gradient_samples:,} "
+            f"# gradient-level weightings, {args.gradient_samples:,} "
             "rows, epoch relative to fixed\n"
         )
         print_table(gradient_rows)
@@ -221,7 +229,7 @@ def _parse():
     p.add_argument("--tasks", type=int, nargs="+", default=[1, 10, 100, 300, 1000])
     p.add_argument("--gradient-tasks", type=int, nargs="*", default=[10, 100])
     p.add_argument("--gradient-samples", type=int, default=5_000)
-    p.add_argument("--methods", nargs="*", default=["pcgrad", "mgda"])
+    p.add_argument("--methods", nargs="*", default=["pcgrad", "mgda", "pcgrad@representation"])
     args = p.parse_args()
     if args.smoke:
         args.n_samples, args.rounds, args.tasks = 600, 1, [1, 30]

@@ -16,6 +16,7 @@ from .weighting import WeightingModule
 
 if TYPE_CHECKING:
     from ._relationship import Relationship
+    from ._step_records import StepRecords
 
 # Columns of the per-task statistics accumulated during an epoch.
 _WEIGHT, _LOSS, _HIT_OR_SUM, _SQUARES, _ERRORS = range(5)
@@ -217,6 +218,7 @@ class MultiTaskLoss(nn.Module):
         targets: torch.Tensor,
         sample_weight: torch.Tensor | None = None,
         stats: torch.Tensor | None = None,
+        records: StepRecords | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-task masked mean losses of a batch.
 
@@ -231,6 +233,9 @@ class MultiTaskLoss(nn.Module):
         stats : Tensor of shape (n_tasks, N_STATS), optional
             When given, the batch's loss and score statistics are added to it in place
             (without gradient and without host synchronisation).
+        records : StepRecords, optional
+            When given, the batch's label weights and loss sums are kept there, to be
+            added to the epoch's statistics with those of other batches.
 
         Returns
         -------
@@ -240,7 +245,7 @@ class MultiTaskLoss(nn.Module):
             Whether each task had a labelled row (of positive weight) in the batch.
         """
         if sample_weight is None and self.complete_labels and not self.class_weighted:
-            return self._complete_task_losses(outputs, targets, stats)
+            return self._complete_task_losses(outputs, targets, stats, records)
         weight = (~torch.isnan(targets)).to(targets.dtype)
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
@@ -253,6 +258,8 @@ class MultiTaskLoss(nn.Module):
         weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
             _add_loss_sums(stats, weight_sums, numerators)
+        if records is not None:
+            records.add_sums(weight_sums, numerators)
         return numerators / weight_sums.clamp(min=1e-12), weight_sums > 0
 
     def _complete_task_losses(
@@ -260,13 +267,17 @@ class MultiTaskLoss(nn.Module):
         outputs: dict[str, torch.Tensor],
         targets: torch.Tensor,
         stats: torch.Tensor | None,
+        records: StepRecords | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``task_losses`` for a batch with every label present and no row weights."""
         elementwise = self._elementwise_losses(outputs, targets)
         losses = self._per_task_grouped(elementwise.mean(dim=0)) / self.columns_per_task
-        if stats is not None:
+        if stats is not None or records is not None:
             counts = self.columns_per_task * len(targets)
-            _add_loss_sums(stats, counts, losses * counts)
+            if stats is not None:
+                _add_loss_sums(stats, counts, losses * counts)
+            if records is not None:
+                records.add_sums(counts, losses.detach() * counts)
         return losses, self.all_present
 
     def grouped(self, columns: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ history, device handling, ``save_params`` and pickling. What this subclass chang
   adds the architecture's penalties and runs the step's one backward pass, through the
   gradient scaler under fp16;
 - ``run_single_epoch``: no ``.item()`` per batch; per-task losses and scores are
-  accumulated on the device and written to the history once per epoch;
+  accumulated on the device and written to the history once per epoch; a step's
+  records (loss sums, finite losses, applied weights, the reported loss) are kept as
+  its own tensors and reduced in chunks (:class:`~sklearn_mtl._step_records.StepRecords`);
 - ``initialize_optimizer``: Adam, AdamW, SGD and Adagrad use torch's fused kernels
   (about 3x faster steps than the default per-parameter loop on a CPU);
 - ``precision`` runs the forward passes under autocast (bf16, or fp16 with a gradient
@@ -47,6 +49,7 @@ from ._net_guard import NonFiniteLossError, _DivergenceGuard
 from ._net_speed import PRECISIONS, _can_fuse, _Compiled, _no_donated_buffers
 from ._random import global_rng_of_the_fit
 from ._relationship import RelationshipStep
+from ._step_records import StepRecords
 from .architectures._base import decayed_parameters
 from .weighting import BackwardContext
 
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
 # not unpickle on a machine without a GPU).
 _TRAINING_STATE = (
     "stats_",
+    "records_",
     "batch_recorded_",
     "grad_listeners_",
     "epoch_predictions_",
@@ -207,10 +211,7 @@ class MultiTaskNet(_DivergenceGuard):
 
     # -- steps ---------------------------------------------------------------------
     def _stats_buffer(self, device: torch.device) -> torch.Tensor:
-        n_tasks = len(self.criterion_.specs)
-        self.step_in_epoch_ = 0
-        self.finite_steps_ = torch.zeros(n_tasks, dtype=torch.long, device=device)
-        return torch.zeros(n_tasks, N_STATS, device=device)
+        return torch.zeros(len(self.criterion_.specs), N_STATS, device=device)
 
     def _set_mode(self, training: bool) -> None:
         """skorch's ``_set_training``, only when the mode changes (it walks every module)."""
@@ -255,7 +256,9 @@ class MultiTaskNet(_DivergenceGuard):
         a closure): unscaled before the callbacks, so that they and gradient clipping see
         true gradients. LBFGS keeps skorch's closure, which it evaluates several times.
         """
-        self.batch_recorded_ = False  # LBFGS evaluates a batch several times: record it once
+        # LBFGS evaluates a batch several times: record it once (set without skorch's
+        # __setattr__, which looks for torch components: twice a step)
+        self.__dict__["batch_recorded_"] = False
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         scaler = None
         if self.precision == "fp16":
@@ -303,22 +306,24 @@ class MultiTaskNet(_DivergenceGuard):
                 shared, heads = self._forward_parts()
                 representation = shared(X)
                 outputs = heads(representation, X)
+        records = self.records_
         record = not self.batch_recorded_
-        stats = self.stats_ if record else None
-        losses, present = self.criterion_.task_losses(outputs, targets, weight, stats)
+        losses, present = self.criterion_.task_losses(
+            outputs, targets, weight, records=records if record else None
+        )
         if record:
             self.epoch_predictions_.add(self.criterion_, outputs, targets, weight)
-            self.batch_recorded_ = True
-        self._track_non_finite(losses, present)
+            self.__dict__["batch_recorded_"] = True
         weighting = self.criterion_.weighting
         # the weighting says what to back-propagate (a surrogate for gradient-level
-        # methods) and which weights it applied; the net records them, adds the
-        # penalties and runs the step's one backward pass (scaled under fp16)
+        # methods) and which weights it applied; the net records them with the losses
+        # (the NaN guard), adds the penalties and runs the step's one backward pass
+        # (scaled under fp16)
         scaler = self.grad_scaler_ if self.precision == "fp16" else None
-        context = BackwardContext(self.shared_parameters_, representation, scaler)
+        context = BackwardContext(self.shared_parameters_, representation, scaler, outputs)
         result = weighting.step(losses, present, context)
-        if not result.skipped:  # an fp16 step that overflowed: the scaler skips it
-            weighting.record(result.weights, present)
+        # an fp16 step that overflowed applied no weights (the scaler skips it)
+        records.add_step(losses, present, None if result.skipped else result.weights)
         objective, total = result.objective, result.loss
         penalty = self.module_.penalty()
         if penalty is not None:
@@ -350,7 +355,9 @@ class MultiTaskNet(_DivergenceGuard):
         with torch.inference_mode():
             with self._autocast():
                 outputs = heads(shared(X), X)
-            losses, present = self.criterion_.task_losses(outputs, targets, weight, self.stats_)
+            losses, present = self.criterion_.task_losses(
+                outputs, targets, weight, records=self.records_
+            )
             self.epoch_predictions_.add(self.criterion_, outputs, targets, weight)
             total = self.criterion_.weighting.fixed_weighted_loss(losses, present)
         return {"loss": total, "y_pred": outputs}
@@ -360,6 +367,7 @@ class MultiTaskNet(_DivergenceGuard):
             return
         device = torch.device(self.device)
         self.stats_ = self._stats_buffer(device)
+        self.records_ = StepRecords(self.stats_, self.criterion_.weighting if training else None)
         self.shared_parameters_ = self.module_.shared_parameters()
         self.criterion_.complete_labels = iterator.data.complete
         self.grad_listeners_ = any(
@@ -372,7 +380,7 @@ class MultiTaskNet(_DivergenceGuard):
             device,
             weighted=iterator.data.sample_weight is not None,
         )
-        loss_sum = torch.zeros((), device=device)
+        records = self.records_
         batch_count = 0
         if training:
             for plugin in self.criterion_.relationships():
@@ -381,12 +389,14 @@ class MultiTaskNet(_DivergenceGuard):
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
-                loss_sum += step["loss"].detach() * len(batch[1])
+                records.add_loss(step["loss"], len(batch[1]))
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
         finally:  # other callers of task_losses (diagnostics) always get the masked path
             self.criterion_.complete_labels = False
-        self._record_epoch(prefix, loss_sum / len(iterator.data), training)
+        records.flush()
+        self.finite_steps_, self.step_in_epoch_ = records.finite_steps, records.n_steps
+        self._record_epoch(prefix, records.loss_sum / len(iterator.data), training)
         self.history.record(prefix + "_batch_count", batch_count)
         if training:
             self._record_relationships()

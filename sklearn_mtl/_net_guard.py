@@ -1,8 +1,9 @@
 """Divergence of a fit: :class:`NonFiniteLossError`, and the net's last good weights.
 
-The net counts on the device, step by step, where each task's loss stayed finite
-(no sync), and at each epoch end either keeps a copy of the weights or restores the
-last one kept and raises :class:`NonFiniteLossError` naming the task that diverged first.
+The net counts on the device where each task's loss stayed finite, step by step
+(no sync: :class:`~sklearn_mtl._step_records.StepRecords` reduces the steps' losses in
+chunks), and at each epoch end either keeps a copy of the weights or restores the last
+one kept and raises :class:`NonFiniteLossError` naming the task that diverged first.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class NonFiniteLossError(ValueError, FloatingPointError):
 class _DivergenceGuard(NeuralNet):
     """The part of :class:`~sklearn_mtl._net.MultiTaskNet` that notices NaN/inf losses."""
 
+    # set by the net at each epoch's end: the steps whose losses were checked, and
+    # per task those where its loss was finite or it had no label (weights that became
+    # NaN stay NaN, so the task that diverged first has the most non-finite steps)
     step_in_epoch_: int
     finite_steps_: torch.Tensor
 
@@ -35,18 +39,6 @@ class _DivergenceGuard(NeuralNet):
             "criterion": {k: v.detach().clone() for k, v in self.criterion_.state_dict().items()},
             "epoch": len(self.history),
         }
-
-    def _track_non_finite(self, losses: torch.Tensor, present: torch.Tensor) -> None:
-        """Count, on the device (no sync), the steps where each task's loss was finite.
-
-        Two operations a step. Weights that became NaN stay NaN, so the task that
-        diverged first is the one with the most non-finite steps (see ``_check_finite``).
-        """
-        self.step_in_epoch_ += 1
-        finite = torch.isfinite(losses.detach())
-        if present is not self.criterion_.all_present:
-            finite |= ~present
-        self.finite_steps_ += finite
 
     def _check_finite(self, losses: np.ndarray, present: np.ndarray) -> None:
         """Raise :class:`NonFiniteLossError` (after restoring good weights) on NaN/inf."""

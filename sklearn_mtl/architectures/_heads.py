@@ -174,19 +174,31 @@ class TaskOutputs(dict):
     (iteration, ``len``, ``items``, a copy) all of them, in task order. A training step
     reads the block through :meth:`columns`, and a step with hundreds of tasks then
     makes no per-task tensor at all.
+
+    When every task's output is a column range of one block ``F.linear(features,
+    weight, bias)``, :attr:`readout` is ``(features, weight, bias)``: gradient-level loss
+    weightings then take every task's gradient at the features from one backward pass
+    (see :class:`~sklearn_mtl.weighting._gradient.FactoredJacobian`). Changing an
+    output (``outputs[name] = ...``) drops the blocks, the layout and the readout.
     """
 
     blocks: list[torch.Tensor]
     layout: BlockLayout | None = None
+    readout: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     _sizes: list[int]  # set while views are still to be made
 
     @classmethod
     def of_block(
-        cls, block: torch.Tensor, sizes: Sequence[int], layout: BlockLayout
+        cls,
+        block: torch.Tensor,
+        sizes: Sequence[int],
+        layout: BlockLayout,
+        readout: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> TaskOutputs:
-        """The outputs of the tasks of ``layout``'s one block, ``sizes`` columns each."""
+        """The outputs of the tasks of ``layout``'s one block, ``sizes`` columns each
+        (``readout``: the block's features, weight and bias, see the class docstring)."""
         outputs = cls()
-        outputs.blocks, outputs.layout = [block], layout
+        outputs.blocks, outputs.layout, outputs.readout = [block], layout, readout
         outputs._sizes = list(sizes)
         return outputs
 
@@ -234,11 +246,14 @@ class TaskOutputs(dict):
         return block if start == 0 and stop == layout.widths[b] else block[:, start:stop]
 
 
-def _after_fill(name: str) -> Any:
+def _after_fill(name: str, mutates: bool) -> Any:
     method = getattr(dict, name)
 
     def call(self: TaskOutputs, *args: Any, **kwargs: Any) -> Any:
         self._fill()
+        if mutates:  # the outputs may no longer be the blocks' columns
+            self.__dict__.pop("blocks", None)
+            self.layout = self.readout = None
         return method(self, *args, **kwargs)
 
     call.__name__ = name
@@ -247,10 +262,13 @@ def _after_fill(name: str) -> Any:
 
 for _name in (
     "__iter__", "__len__", "__contains__", "__eq__", "__ne__", "__repr__", "__reversed__",
-    "__or__", "__ror__", "__ior__", "__setitem__", "__delitem__", "__reduce_ex__", "keys",
-    "values", "items", "get", "copy", "pop", "popitem", "setdefault", "update", "clear",
+    "__or__", "__ror__", "__reduce_ex__", "keys", "values", "items", "get", "copy",
 ):  # fmt: skip
-    setattr(TaskOutputs, _name, _after_fill(_name))
+    setattr(TaskOutputs, _name, _after_fill(_name, mutates=False))
+for _name in (
+    "__ior__", "__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update", "clear"
+):  # fmt: skip
+    setattr(TaskOutputs, _name, _after_fill(_name, mutates=True))
 
 
 class TaskHeads(nn.Module):
@@ -391,7 +409,8 @@ class TaskHeads(nn.Module):
                 block = F.linear(features[group.tasks[0]], group.weight, group.bias)
                 blocks.append(block)
                 if len(self.fused) == 1 and not self.heads and not torch.compiler.is_compiling():
-                    return TaskOutputs.of_block(block, group.out_sizes, self._layout)
+                    readout = (features[group.tasks[0]], group.weight, group.bias)
+                    return TaskOutputs.of_block(block, group.out_sizes, self._layout, readout)
                 pieces = block.split(group.out_sizes, dim=1) if len(group.tasks) > 1 else (block,)
             if len(self.fused) == 1 and not self.heads:  # every task, in task order
                 outputs = TaskOutputs(zip(self.task_names, pieces, strict=True))

@@ -62,11 +62,17 @@ class BackwardContext:
         do not underflow), unscale them before combining them, and skip the step (the
         scaler then lowers its scale) when one is infinite or NaN, as the scaler does
         for the gradients of the backward pass.
+    outputs : dict of str to torch.Tensor, optional
+        The module's outputs of the batch (a :class:`~sklearn_mtl.architectures.TaskOutputs`
+        in the net), through which gradient-level methods may take every task's gradient
+        at the representation in one backward pass when the heads are one fused linear
+        layer on it (see :mod:`~sklearn_mtl.weighting._gradient`).
     """
 
     shared_parameters: list[nn.Parameter]
     representation: torch.Tensor
     grad_scaler: torch.amp.GradScaler | None = None
+    outputs: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -182,6 +188,26 @@ class WeightingModule(nn.Module):
             mask = present.to(self.weight_sum)
             self.weight_sum += weights.detach() * mask
             self.step_count += mask
+
+    def record_steps(self, weights: torch.Tensor | None, present: torch.Tensor) -> None:
+        """Accumulate the effective task weights of several steps at once (as
+        :meth:`record` does step by step; no host synchronisation).
+
+        Parameters
+        ----------
+        weights : torch.Tensor of shape (n_steps, n_tasks), or None
+            The weights each step applied; None when every step applied
+            ``base_weights`` (a fixed weighting).
+        present : torch.Tensor of bool, shape (n_steps, n_tasks)
+            The tasks that had labels in each step's batch.
+        """
+        mask = present.to(self.weight_sum)
+        counts = mask.sum(0)
+        if weights is None:
+            self.weight_sum.add_(self.base_weights * counts)
+        else:
+            self.weight_sum.add_((weights.detach().to(mask) * mask).sum(0))
+        self.step_count.add_(counts)
 
     def summed_buffers(self) -> list[torch.Tensor]:
         """Buffers that are sums over an epoch's steps (``weight_sum``, ``step_count``):

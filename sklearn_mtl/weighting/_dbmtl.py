@@ -10,7 +10,7 @@ import torch
 from .._registry import register_weighting
 from .._validation import Interval, Real, StrOptions, finite
 from ._base import LossWeighting
-from ._gradient import GRADIENT_ON, GradientLevelWeighting, gradient_on_doc
+from ._gradient import GRADIENT_ON, GradientLevelWeighting, combine, gradient_on_doc, row_norms
 from ._utils import EPS, as_mask
 
 __all__ = ["DBMTL"]
@@ -49,16 +49,16 @@ class _DBMTLModule(GradientLevelWeighting):
             gradients, norms = avg, avg.norm(dim=1)
         else:
             # gradients at the representation belong to one batch's rows: average norms
-            norms_now = jacobian.norm(dim=1).to(self.average_norms)
+            norms_now = row_norms(jacobian).to(self.average_norms)
             mixed = beta * self.average_norms + (1 - beta) * norms_now
             self.average_norms.copy_(torch.where(present, mixed, self.average_norms))
-            gradients, norms = jacobian, self.average_norms.to(jacobian)
+            gradients, norms = jacobian, self.average_norms.to(jacobian.dtype)
         self.seen |= present.to(self.seen.device)
         mask = as_mask(present, jacobian)
         largest = (norms * mask).max()
         scales = largest / (norms + EPS) * (norms > EPS) * mask
-        weights = self.base_weights.to(jacobian) * scales
-        return weights @ gradients, weights
+        weights = self.base_weights.to(device=jacobian.device, dtype=jacobian.dtype) * scales
+        return combine(weights, gradients), weights
 
 
 @gradient_on_doc("parameters")

@@ -43,15 +43,24 @@ def pcgrad_coefficients(gram: np.ndarray, orders: Sequence[Sequence[int]]) -> np
     """
     n = gram.shape[0]
     coef = np.eye(n)
+    if n == 0:
+        return coef
     diag = np.diag(gram)
     tiny = 1e-20 * max(float(diag.max()), 1e-300)
-    for i in range(n):
-        for j in orders[i]:
-            if j == i or diag[j] <= tiny:
-                continue
-            dot = coef[i] @ gram[:, j]  # <projected g_i, g_j>
-            if dot < 0:
-                coef[i, j] -= dot / diag[j]
+    # Task i's projections are sequential (each sees the ones before), but the tasks
+    # are independent: visit step s of every task's order at once (a task whose order
+    # is shorter visits itself, which projects nothing).
+    length = max((len(order) for order in orders), default=0)
+    table = np.array(
+        [[*order, *([i] * (length - len(order)))] for i, order in enumerate(orders)],
+        dtype=np.int64,
+    ).reshape(n, length)
+    tasks = np.arange(n)
+    for step in range(length):
+        j = table[:, step]
+        dots = np.einsum("ik,ki->i", coef, gram[:, j])  # <projected g_i, g_j>
+        change = np.flatnonzero((j != tasks) & (diag[j] > tiny) & (dots < 0))
+        coef[change, j[change]] -= dots[change] / diag[j[change]]
     return coef
 
 
