@@ -93,6 +93,13 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         ``partial_fit`` always uses ``lr``.
     alpha : float, default=1e-4
         L2 penalty (weight decay) on the weight matrices, not on biases.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy of the binary, multiclass, multilabel and
+        ordinal tasks, as torch's ``cross_entropy(label_smoothing=...)``: the target is
+        the true class with weight ``1 - label_smoothing`` plus ``label_smoothing / K``
+        on each of the K classes (K=2 for each binary or multilabel column, whose
+        target becomes ``y * (1 - e) + e / 2``). 0 trains on the labels as they are.
+        Regression tasks and tasks with a callable loss are not affected.
     batch_size : int, default=256
         Rows per training batch (all rows when larger than the data).
     max_epochs : int, default=200
@@ -128,6 +135,17 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         default).
     tol : float, default=1e-4
         Minimum improvement of the validation score.
+    weight_averaging : None or int, default=None
+        Predict with the average of the network's weights at the end of the last
+        ``weight_averaging`` epochs of the training run (uniform averaging, as
+        stochastic weight averaging over the final epochs, at the same learning rate),
+        or of all its epochs when it ran fewer. With ``early_stopping="refit"`` it
+        averages the last epochs of the refit on all rows, which ends at the chosen
+        epoch. Floating-point buffers (batch normalisation's running statistics) are
+        averaged too. It keeps that many copies of the weights during the fit. None
+        (or 1) predicts with the last weights. Cannot be combined with
+        ``early_stopping=True``, which restores the best epoch's weights instead. A fit
+        resumed from ``checkpoint_dir`` averages the epochs run since it resumed.
     warm_start : bool, default=False
         When True, ``fit`` continues from the current weights instead of starting anew
         (the tasks and the number of features must not change).
@@ -307,12 +325,14 @@ default="standard"
         lr=1e-3,
         lr_schedule="constant",
         alpha=1e-4,
+        label_smoothing=0.0,
         batch_size=256,
         max_epochs=200,
         early_stopping="refit",
         validation_fraction=0.2,
         n_iter_no_change=20,
         tol=1e-4,
+        weight_averaging=None,
         warm_start=False,
         callbacks=None,
         device="cpu",
@@ -344,12 +364,14 @@ default="standard"
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.alpha = alpha
+        self.label_smoothing = label_smoothing
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.weight_averaging = weight_averaging
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.device = device

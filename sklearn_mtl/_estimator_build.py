@@ -6,6 +6,7 @@ import copy
 
 import torch
 
+from ._averaging import WeightAveraging
 from ._callbacks import (
     BestValidScore,
     EpochProgress,
@@ -87,6 +88,7 @@ class _NetBuilding(_DataChecks):
         names = [task.name for task in self.tasks_]
         module = use_generator_dropout(self._build_module(n_features))
         kinds = [encoder.kind for encoder in self.encoders_]
+        smoothing = float(self.label_smoothing)
         weighting = copy.deepcopy(get_weighting(self.loss_weighting)).build(
             self._base_weights(names), task_kinds=kinds
         )
@@ -101,7 +103,7 @@ class _NetBuilding(_DataChecks):
                     encoder.kind,
                     start,
                     stop,
-                    encoder.kind_,
+                    encoder.kind_.smoothed(smoothing),
                     None if class_weight is None else tuple(float(w) for w in class_weight),
                     None
                     if metric == encoder.kind_.default_metric
@@ -110,6 +112,10 @@ class _NetBuilding(_DataChecks):
             )
             start += encoder.n_targets
         callbacks = list(copy.deepcopy(self.callbacks) or [])
+        if self.weight_averaging is not None and self.weight_averaging > 1:
+            # before early stopping: in the validated run of "refit", whose weights
+            # are not kept, the stopper's restored weights still end that run
+            callbacks.append(("weight_averaging", WeightAveraging(self.weight_averaging)))
         if full_fit and self.early_stopping:
             refit = self._refits()
             stopper = BestValidScore(

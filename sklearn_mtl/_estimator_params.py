@@ -141,12 +141,14 @@ class _Parameters(OwnErrors, BaseEstimator):
         "optimizer": [str, callable],
         "lr": [finite(0, closed="neither")],
         "alpha": [finite(0)],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [positive_int],
         "max_epochs": [positive_int],
         "early_stopping": ["boolean", StrOptions({"refit"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [positive_int],
         "tol": [finite(0)],
+        "weight_averaging": [None, positive_int],
         "warm_start": ["boolean"],
         "callbacks": [None, list, tuple],
         "device": [str, torch.device],
@@ -185,6 +187,12 @@ class _Parameters(OwnErrors, BaseEstimator):
                     f"callbacks[{index}]={callback!r} is not a skorch callback (an instance "
                     "or subclass of skorch.callbacks.Callback, or a (name, callback) pair)."
                 )
+        if self.weight_averaging is not None and self.early_stopping and not self._refits():
+            raise ValueError(
+                "weight_averaging averages the weights of the last epochs, but "
+                "early_stopping=True restores the best epoch's weights instead; use "
+                "early_stopping='refit' or False with weight_averaging."
+            )
         if self.early_stopping and self.validation_fraction <= 0:
             raise ValueError(
                 f"early_stopping={self.early_stopping!r} needs validation_fraction > 0."

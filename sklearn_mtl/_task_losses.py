@@ -20,6 +20,8 @@ __all__ = [
     "REGRESSION_LOSSES",
     "CallableLoss",
     "QuantileSetLoss",
+    "SmoothedBinaryCrossEntropy",
+    "SmoothedCrossEntropy",
     "cumulative_logits",
     "increasing_quantiles",
     "ordinal_log_proba",
@@ -174,14 +176,58 @@ def ordinal_log_proba(raw: torch.Tensor) -> torch.Tensor:
 
 
 class OrdinalLogLoss:
-    """Negative log-likelihood of the cumulative-logit (ordinal) model."""
+    """Negative log-likelihood of the cumulative-logit (ordinal) model.
+
+    With ``label_smoothing`` ``e`` the target is a mixture of the true class (weight
+    ``1 - e``) and the uniform distribution over the K classes (weight ``e``), as in
+    torch's ``cross_entropy``: ``(1 - e) * -log p_y + e * mean_k(-log p_k)``.
+    """
 
     masked = False
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = float(label_smoothing)
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
         log_proba = ordinal_log_proba(output)
         loss = -log_proba.gather(1, target[:, :1].long())
+        if self.label_smoothing:
+            uniform = -log_proba.mean(dim=1, keepdim=True)
+            loss = (1.0 - self.label_smoothing) * loss + self.label_smoothing * uniform
         return _reduce(loss, reduction)
+
+
+class SmoothedCrossEntropy:
+    """Cross-entropy of one logit per class with torch's ``label_smoothing``.
+
+    The target distribution is ``(1 - e)`` on the true class plus ``e / K`` on each of
+    the K classes. The targets are class indices in the first column.
+    """
+
+    masked = False
+
+    def __init__(self, label_smoothing: float):
+        self.label_smoothing = float(label_smoothing)
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+        loss = F.cross_entropy(
+            output, target[:, 0].long(), reduction=reduction, label_smoothing=self.label_smoothing
+        )
+        return loss if reduction == "mean" else loss[:, None]
+
+
+class SmoothedBinaryCrossEntropy:
+    """Binary cross-entropy of one logit per 0/1 column, the labels smoothed as torch's
+    ``label_smoothing`` smooths two classes: target ``y * (1 - e) + e / 2``."""
+
+    masked = False
+
+    def __init__(self, label_smoothing: float):
+        self.label_smoothing = float(label_smoothing)
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+        smooth = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return F.binary_cross_entropy_with_logits(output, smooth, reduction=reduction)
 
 
 class CallableLoss:

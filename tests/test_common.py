@@ -26,7 +26,17 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [MultiTaskNetEstimator(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)],
+    [
+        MultiTaskNetEstimator(hidden_layer_sizes=(8,), max_epochs=3, random_state=0),
+        # the options that are off by default (issue 18)
+        MultiTaskNetEstimator(
+            hidden_layer_sizes=(8,),
+            max_epochs=3,
+            random_state=0,
+            label_smoothing=0.1,
+            weight_averaging=2,
+        ),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):

@@ -81,6 +81,7 @@ _VALID = {
     "max_epochs": [2, np.int64(1), np.uint16(2)],
     "random_state": [0, np.int64(1), None, np.random.RandomState(0)],
     "ensemble_size": [1, np.int8(2)],
+    "label_smoothing": [0.0, 0.1, np.float32(0.2)],
 }
 # Values that must be refused, with an error naming the parameter.
 _INVALID = {
@@ -100,6 +101,8 @@ _INVALID = {
     "n_iter_no_change": [0, 2.5],
     "tol": [-1.0, float("nan")],
     "ensemble_size": [0, 1.5],
+    "label_smoothing": [1.0, -0.1, "0.1"],
+    "weight_averaging": [0, 2.5, "last"],
     "numeric_embedding": ["fourier", True],
     "one_hot_max_categories": [-1, 2.5],
     "numeric_scaling": ["nope"],

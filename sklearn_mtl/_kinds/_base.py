@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -79,6 +80,8 @@ class TargetKind:
         Whether the per-epoch running score is R² (else the share of hits).
     max_classes : int or None
         The most classes a single-column classification kind takes (None: no limit).
+    label_smoothing : float
+        The label smoothing of the kind's cross-entropy (0: none; see :meth:`smoothed`).
     """
 
     name: ClassVar[str]
@@ -88,6 +91,7 @@ class TargetKind:
     families: ClassVar[frozenset[str]] = frozenset()
     running_r2: ClassVar[bool] = False
     max_classes: ClassVar[int | None] = None
+    label_smoothing: float = 0.0
 
     def __init__(self, task: Task):
         self.task = task
@@ -120,6 +124,20 @@ class TargetKind:
         if callable(self.task.loss):
             return CallableLoss(self.task.loss, self.task.name)
         return default
+
+    def smoothed(self, label_smoothing: float) -> TargetKind:
+        """This kind with its cross-entropy computed on smoothed labels.
+
+        A copy whose ``loss`` mixes the one-hot target with the uniform distribution
+        over the classes (weight ``label_smoothing``), as torch's ``label_smoothing``;
+        ``self`` when ``label_smoothing`` is 0, for kinds without classes (regression)
+        and for a task with a callable loss (the user's loss is left as it is).
+        """
+        if not label_smoothing or not self.is_classification or callable(self.task.loss):
+            return self
+        other = copy.copy(self)
+        other.label_smoothing = float(label_smoothing)
+        return other
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.task.name!r})"

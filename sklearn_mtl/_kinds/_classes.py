@@ -9,6 +9,8 @@ import numpy as np
 from .._targets import class_labels, is_exact_as_float, numeric_or_none, unique_labels
 from .._task_losses import (
     OrdinalLogLoss,
+    SmoothedBinaryCrossEntropy,
+    SmoothedCrossEntropy,
     numpy_ordinal_proba,
     ordinal_log_proba,
 )
@@ -104,6 +106,8 @@ class _LogitColumns(TargetKind):
     """One logit per output column, binary cross-entropy (binary and multilabel tasks)."""
 
     def loss(self):
+        if self.label_smoothing:
+            return self._loss_or(SmoothedBinaryCrossEntropy(self.label_smoothing))
         return self._loss_or(_binary_cross_entropy)
 
     def running_prediction(self, output):
@@ -111,7 +115,9 @@ class _LogitColumns(TargetKind):
 
     def loss_group_key(self):
         plain = not callable(self.task.loss) and self.task.class_weight is None
-        return (self.name,) if plain else None
+        if not plain:
+            return None
+        return (self.name, self.label_smoothing) if self.label_smoothing else (self.name,)
 
 
 @register_kind
@@ -156,6 +162,8 @@ class Multiclass(_ClassKind):
         return len(encoder.classes_)
 
     def loss(self):
+        if self.label_smoothing:
+            return self._loss_or(SmoothedCrossEntropy(self.label_smoothing))
         return self._loss_or(_cross_entropy)
 
     def running_prediction(self, output):
@@ -236,7 +244,7 @@ class Ordinal(_ClassKind):
         return len(encoder.classes_) - 1
 
     def loss(self):
-        return self._loss_or(OrdinalLogLoss())
+        return self._loss_or(OrdinalLogLoss(self.label_smoothing))
 
     def running_prediction(self, output):
         return ordinal_log_proba(output).argmax(dim=1, keepdim=True).to(output.dtype)
