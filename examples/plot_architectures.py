@@ -93,7 +93,6 @@ common = dict(
     batch_size=64,
     lr=3e-3,
     early_stopping=False,
-    numeric_embedding=None,  # the architectures themselves, on X (the gates below read X)
     random_state=0,
 )
 architectures = {
@@ -131,10 +130,12 @@ fig.tight_layout()
 # Inside MMoE: which experts does each task use?
 # ----------------------------------------------
 # Each task's gate is a softmax over the shared experts, computed from x. The average
-# gate weights show how the tasks split the experts between them.
-module = fitted["mmoe"].net_.module_.eval()
+# gate weights show how the tasks split the experts between them. The estimator wraps
+# the architecture's module (the input scaling, the periodic embedding of the numbers):
+# ``unwrap`` gives the MMoE module and the map from a batch to the input it sees.
+mmoe, encode = fitted["mmoe"].net_.module_.eval().unwrap()
 with torch.no_grad():
-    gates = module.gate_weights(torch.as_tensor(X_test, dtype=torch.float32))
+    gates = mmoe.gate_weights(encode(torch.as_tensor(X_test, dtype=torch.float32)))
 fig, ax = plt.subplots(figsize=(5, 2.5))
 for i, (task, weights) in enumerate(gates.items()):
     mean = weights.mean(dim=0).numpy()

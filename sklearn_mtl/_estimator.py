@@ -213,9 +213,7 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         example ``{"mode": "max-autotune"}``, or ``{"backend": "aot_eager"}`` where no
         C++ compiler is at hand). Compilation happens in the first batch and takes
         seconds to minutes; it pays on a GPU and for long fits. When it fails, ``fit``
-        raises a ``RuntimeError`` saying so. Known issue: with the default
-        ``numeric_embedding="periodic"`` torch's dynamo can fail ("Guard failed on the
-        same frame it was created"); pass ``numeric_embedding=None`` with ``compile``.
+        raises a ``RuntimeError`` saying so.
     categorical_features : "from_dtype", None, or array-like of str, int or bool, \
 default="from_dtype"
         Which columns of X are categories, as in scikit-learn's

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._input import InputEncoder
-from .architectures import MultiTaskModule
+from .architectures import MultiTaskModule, WrapperModule
 
 __all__ = ["EncodedInputModule", "InputLayer", "embedding_dim"]
 
@@ -168,12 +168,13 @@ def _normal_scores(x: torch.Tensor, knots: torch.Tensor, levels: torch.Tensor) -
     return torch.special.ndtri(probability.clamp(_QUANTILE_EPS, 1 - _QUANTILE_EPS)).T
 
 
-class EncodedInputModule(MultiTaskModule):
+class EncodedInputModule(WrapperModule):
     """An architecture's module with an :class:`InputLayer` in front.
 
     Attributes of the inner module (``trunk``, ``task_heads``, ...) are reachable on the
-    wrapper. The layer's embeddings count as shared parameters when the inner module
-    has shared parameters at all.
+    wrapper (a ``WrapperModule``). The layer's
+    embeddings count as shared parameters when the inner module has shared parameters
+    at all.
     """
 
     def __init__(self, input_layer: InputLayer, inner: MultiTaskModule):
@@ -182,24 +183,12 @@ class EncodedInputModule(MultiTaskModule):
         self.inner = inner
         self.task_names = list(inner.task_names)
 
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("inner"), name)
-
-    def shared(self, X: torch.Tensor) -> torch.Tensor:
-        return self.inner.shared(self.input(X))
-
-    def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.inner.heads(representation, self.input(X))
+    def inner_input(self, X: torch.Tensor) -> torch.Tensor:
+        return self.input(X)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         inner = self.inner.shared_parameters()
         return [*self.input.parameters(), *inner] if inner else inner
-
-    def penalty(self) -> torch.Tensor | None:
-        return self.inner.penalty()
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:

@@ -115,10 +115,7 @@ def test_compile_without_code_generation(weighting):
     # aot_eager traces with dynamo and AOTAutograd but generates no C++ code: fast, and
     # it checks that the shared representation stays differentiable (pcgrad needs it).
     X, y = make_mixed(n_samples=120)
-    # Without the default periodic embedding: compiling it fails in dynamo depending on
-    # what was compiled before in the process (the known issue tested in
-    # test_many_tasks.test_compile_with_gradient_level_weighting_and_the_embedding).
-    params = {**FAST, "loss_weighting": weighting, "numeric_embedding": None}
+    params = {**FAST, "loss_weighting": weighting}
     plain = MultiTaskNetEstimator(**params).fit(X, y)
     compiled = MultiTaskNetEstimator(compile={"backend": "aot_eager"}, **params).fit(X, y)
     assert compiled.net_.compiled_parts_ is not None
@@ -141,7 +138,6 @@ def test_compile_without_code_generation(weighting):
 def test_compile_true_inductor_tiny():
     X, y = make_mixed(n_samples=40, n_features=3)
     params = {**FAST, "max_epochs": 1, "batch_size": 40, "hidden_layer_sizes": (4,)}
-    params["numeric_embedding"] = None  # see test_compile_without_code_generation
     est = MultiTaskNetEstimator(compile=True, **params).fit(X, y)
     assert np.isfinite(est.predict_proba(X)[0]).all()
 

@@ -307,3 +307,90 @@ def test_auto_architecture_picks_task_offsets_for_disjoint_rows(tmp_path):
 def test_auto_architecture_has_no_parameters_to_set():
     with pytest.raises(ValueError, match="architecture='auto' has no parameters"):
         MultiTaskNetEstimator(architecture="auto").set_params(architecture__n_experts=2)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},  # the defaults: the periodic embedding
+        {"wide": True, "ensemble_size": 3},
+    ],
+)
+def test_compile_with_the_recipe_and_gradient_level_weighting(recipe):
+    """The recipe's wrapper keeps no state between shared() and heads(), so that each
+    compiles on its own (dynamo once failed with 'Guard failed on the same frame it was
+    created' when RecipeModule kept its input as module state)."""
+    from sklearn_mtl.weighting import PCGrad
+
+    X, y = data()
+    params = {**SMALL, **recipe, "loss_weighting": PCGrad(gradient_on="parameters")}
+    plain = MultiTaskNetEstimator(**params).fit(X, y)
+    compiled = MultiTaskNetEstimator(compile={"backend": "aot_eager"}, **params).fit(X, y)
+    np.testing.assert_allclose(compiled.predict(X), plain.predict(X), rtol=1e-4, atol=1e-5)
+
+
+def test_forward_keeps_no_state_on_the_wrappers():
+    X, y = data()
+    est = MultiTaskNetEstimator(**SMALL, ensemble_size=2, wide=True).fit(X, y)
+    module = est.net_.module_.eval()
+
+    def state():
+        return {
+            (path, name): id(value)
+            for path, sub in module.named_modules()
+            for name, value in vars(sub).items()
+            if name != "training"
+        }
+
+    before = state()
+    module.train()
+    module(torch.randn(7, 4))
+    module.eval()
+    module(torch.randn(5, 4))
+    assert state() == before
+
+
+def test_ensemble_members_in_training_are_the_row_positions():
+    tasks = [TaskHeadSpec("a", 1)]
+    config = NetworkConfig(hidden_layer_sizes=(8,))
+    from sklearn_mtl.architectures import HardSharing
+
+    module = RecipeModule(
+        lambda n: HardSharing().build(n, tasks, config), 4, tasks, ensemble_size=3
+    ).train()
+    X = torch.randn(7, 4)
+    out = module(X)["a"]
+    for i in range(7):
+        m = i % 3
+        row = module.inner(X[i : i + 1] * module.member_scale.view(3, -1)[m])["a"]
+        expected = (
+            row * module.member_out["a"].view(3, 1)[m] + module.member_shift["a"].view(3, 1)[m]
+        )
+        torch.testing.assert_close(out[i : i + 1], expected)
+
+
+def test_unwrap_gives_mmoe_gates_with_the_default_recipe():
+    """With the defaults the MMoE module sits inside the input layer and the recipe's
+    wrapper: its attributes are reachable, and unwrap gives it with its input."""
+    from sklearn_mtl._input_layer import EncodedInputModule
+    from sklearn_mtl.architectures import MMoE
+    from sklearn_mtl.architectures._mmoe import MMoEModule
+
+    X, y = data()
+    est = MultiTaskNetEstimator(**SMALL, architecture=MMoE(n_experts=3)).fit(X, y)
+    module = est.net_.module_.eval()
+    assert isinstance(module, EncodedInputModule) and isinstance(module.inner, RecipeModule)
+    mmoe, encode = module.unwrap()
+    assert isinstance(mmoe, MMoEModule)
+    assert module.gates is mmoe.gates  # attributes forward through every wrapper
+    batch = torch.as_tensor(X[:6], dtype=torch.float32)
+    with torch.no_grad():
+        inner_X = module.inner.embedding(module.input(batch))
+        torch.testing.assert_close(encode(batch), inner_X)
+        gates = mmoe.gate_weights(encode(batch))
+        for gate, weights in zip(mmoe.gates, gates.values(), strict=True):
+            torch.testing.assert_close(weights, torch.softmax(gate.linear(inner_X), dim=1))
+        # the unwrapped module on its input is the whole network (no wide path here)
+        whole = module(batch)
+        for name, output in mmoe(inner_X).items():
+            torch.testing.assert_close(output, whole[name])

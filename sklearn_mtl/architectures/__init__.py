@@ -20,6 +20,7 @@ from ._base import Architecture
 from ._base import MultiTaskModule as MultiTaskModule
 from ._base import NetworkConfig as NetworkConfig
 from ._base import TaskHeadSpec as TaskHeadSpec
+from ._base import WrapperModule as WrapperModule
 from ._cross_stitch import CrossStitch
 from ._custom import CustomTrunk
 from ._hard import HardSharing

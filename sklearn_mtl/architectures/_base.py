@@ -11,7 +11,7 @@ on the shared representation:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "Architecture",
     "MultiTaskModule",
     "NetworkConfig",
+    "WrapperModule",
     "TaskHeadSpec",
     "check_task_specs",
     "decayed_parameters",
@@ -152,6 +153,10 @@ class MultiTaskModule(nn.Module):
 
     task_names: list[str]
 
+    #: Whether :meth:`heads` reads its ``X`` (the gates of MMoE and PLE do); a wrapper
+    #: around the module computes that input only then.
+    heads_read_input: bool = True
+
     def shared(self, X: torch.Tensor) -> torch.Tensor:
         """Return the shared representation of a batch."""
         raise NotImplementedError
@@ -200,6 +205,80 @@ class MultiTaskModule(nn.Module):
     def penalty(self) -> torch.Tensor | None:
         """An extra term added to the training loss (e.g. soft sharing), or None."""
         return None
+
+    def unwrap(self) -> tuple[MultiTaskModule, Callable[[torch.Tensor], torch.Tensor]]:
+        """The architecture's own module, and the map from a batch to its input.
+
+        The estimator may wrap the module an architecture builds (the input encoding
+        layer, the numeric embedding: a ``WrapperModule``); methods of the
+        architecture's module that take a batch, such as ``MMoEModule.gate_weights``,
+        then take the batch as the wrappers pass it on. A module that wraps nothing
+        returns itself and the identity.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn_mtl.architectures import MMoE, NetworkConfig, TaskHeadSpec
+        >>> module = MMoE(n_experts=3).build(
+        ...     4, [TaskHeadSpec("a", 1)], NetworkConfig(hidden_layer_sizes=(8,)))
+        >>> inner, encode = module.unwrap()
+        >>> inner is module
+        True
+        >>> inner.gate_weights(encode(torch.zeros(2, 4)))["a"].shape
+        torch.Size([2, 3])
+        """
+        return self, _identity
+
+    def inner_input(self, X: torch.Tensor) -> torch.Tensor:
+        """The batch as :meth:`unwrap`'s module takes it (``X`` itself here)."""
+        return X
+
+
+def _identity(X: torch.Tensor) -> torch.Tensor:
+    return X
+
+
+class WrapperModule(MultiTaskModule):
+    """A module around another one, ``inner``, to which it passes a transformed batch.
+
+    Subclasses set ``inner`` and ``task_names`` and implement :meth:`inner_input` (the
+    batch as ``inner`` takes it); the forward pass, the penalty and :meth:`unwrap`
+    follow. :meth:`inner_input` is a function of the batch alone (no state is kept
+    between :meth:`shared` and :meth:`heads`, so that each half compiles on its own).
+    Attributes of the inner module (``trunk``, ``task_heads``, ``gate_weights``, ...)
+    are reachable on the wrapper; the inner module's methods that take a batch take it
+    as :meth:`unwrap` says.
+    """
+
+    inner: MultiTaskModule
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("inner"), name)
+
+    @property
+    def heads_read_input(self) -> bool:  # type: ignore[override]
+        return self.inner.heads_read_input
+
+    def inner_input(self, X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def shared(self, X: torch.Tensor) -> torch.Tensor:
+        return self.inner.shared(self.inner_input(X))
+
+    def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
+        # the inner heads' input is computed only when they read it (MMoE's gates)
+        inner_X = self.inner_input(X) if self.inner.heads_read_input else X
+        return self.inner.heads(representation, inner_X)
+
+    def penalty(self) -> torch.Tensor | None:
+        return self.inner.penalty()
+
+    def unwrap(self) -> tuple[MultiTaskModule, Callable[[torch.Tensor], torch.Tensor]]:
+        inner, encode = self.inner.unwrap()
+        return inner, lambda X: encode(self.inner_input(X))
 
 
 def decayed_parameters(module: nn.Module) -> list[nn.Parameter]:

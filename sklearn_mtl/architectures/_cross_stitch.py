@@ -74,6 +74,8 @@ class CrossStitchModule(MultiTaskModule):
     activations (task ``k``'s head reads block ``k``).
     """
 
+    heads_read_input = False
+
     def __init__(
         self,
         n_features: int,

@@ -27,6 +27,8 @@ def _accepts(factory: Callable[..., Any], name: str) -> bool:
 class CustomTrunkModule(MultiTaskModule):
     """A user trunk ``X -> representation`` (flattened to 2-D) and one head per task."""
 
+    heads_read_input = False
+
     def __init__(
         self,
         trunk: nn.Module,

@@ -28,6 +28,8 @@ class HardSharingModule(MultiTaskModule):
     :meth:`heads` runs the blocks above it, which only the deeper tasks use.
     """
 
+    heads_read_input = False
+
     def __init__(self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig):
         super().__init__()
         sizes = tuple(config.hidden_layer_sizes)

@@ -22,6 +22,8 @@ class TaskOffsetsModule(MultiTaskModule):
     """A shared trunk and output layer (one per output width); each task rescales and
     shifts the shared output: ``out_t = head(trunk(X)) * scale_t + shift_t``."""
 
+    heads_read_input = False
+
     def __init__(self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig):
         super().__init__()
         tasks = check_task_specs(tasks, "TaskOffsets")

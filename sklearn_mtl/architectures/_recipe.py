@@ -12,9 +12,9 @@ adds up to three things around it, each chosen by an estimator parameter:
 - ``ensemble_size=k``: ``k`` members that share every weight of the network but an
   input scaling and an output scale and shift of their own (after TabM-mini,
   Gorishniy et al. 2025). In training each row of a batch goes through one member
-  drawn at random, so a step costs what one network costs and each member learns from
-  different rows; in prediction every row goes through all ``k`` and their outputs are
-  averaged.
+  (row ``i`` of the shuffled batch through member ``i mod k``), so a step costs what
+  one network costs and each member learns from different rows; in prediction every
+  row goes through all ``k`` and their outputs are averaged.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .._random import generator_for
-from ._base import MultiTaskModule, TaskHeadSpec
+from ._base import TaskHeadSpec, WrapperModule
 
 __all__ = ["PeriodicEmbedding", "RecipeModule"]
 
@@ -87,7 +86,7 @@ class PeriodicEmbedding(nn.Module):
         return torch.cat([X, learned.transpose(0, 1).reshape(X.shape[0], -1)], dim=1)
 
 
-class RecipeModule(MultiTaskModule):
+class RecipeModule(WrapperModule):
     """An architecture's module with numeric embeddings, a wide path and an ensemble.
 
     Parameters
@@ -151,46 +150,47 @@ class RecipeModule(MultiTaskModule):
             self.member_shift = nn.ParameterDict(
                 {name: nn.Parameter(torch.zeros(k * widths[name])) for name in widths}
             )
-        self._members: torch.Tensor | None = None
-        self._X: torch.Tensor | None = None
 
     @property
-    def task_heads(self) -> nn.Module:
-        """The wrapped module's task heads (for task relationship learning), if any."""
-        heads = getattr(self.inner, "task_heads", None)
-        if heads is None:
-            raise AttributeError(f"{type(self.inner).__name__} has no task_heads")
-        return heads
+    def heads_read_input(self) -> bool:  # type: ignore[override]
+        return self.wide is not None or self.inner.heads_read_input
 
-    def _embed(self, X: torch.Tensor) -> torch.Tensor:
-        return X if self.embedding is None else self.embedding(X)
+    def _members(self, n_rows: int, device: torch.device) -> torch.Tensor:
+        """The member of each row of a batch of the inner module (``n_rows`` rows).
 
-    def shared(self, X: torch.Tensor) -> torch.Tensor:
-        inputs = self._embed(X)
+        In training row ``i`` of the batch goes through member ``i mod k``: the rows
+        are shuffled every epoch, so each member learns from a new random ``1/k`` of
+        them at each step, and the members get the same number of rows. In prediction
+        every row goes through every member: the batch is repeated ``k`` times,
+        member-major. A function of the batch's size and the mode alone, so that
+        :meth:`shared` and :meth:`heads` agree without keeping state between them.
+        """
         k = self.ensemble_size
-        if k > 1:
-            scale = self.member_scale.view(k, -1)
-            if self.training:  # one random member per row
-                generator = generator_for(X.device)  # the fit's, in the estimator
-                members = torch.randint(0, k, (X.shape[0],), device=X.device, generator=generator)
-            else:  # every member for every row: member-major, k * n rows
-                members = torch.arange(k, device=X.device).repeat_interleave(X.shape[0])
-                inputs = inputs.repeat(k, 1)
-            inputs = inputs * scale[members]
-            self._members = members
-        self._X = inputs
-        return self.inner.shared(inputs)
+        if self.training:
+            return torch.arange(n_rows, device=device) % k
+        return torch.arange(k, device=device).repeat_interleave(n_rows // k)
+
+    def inner_input(self, X: torch.Tensor) -> torch.Tensor:
+        """The (embedded) batch, each row scaled by its member's input scaling."""
+        inputs = X if self.embedding is None else self.embedding(X)
+        k = self.ensemble_size
+        if k == 1:
+            return inputs
+        if not self.training:
+            inputs = inputs.repeat(k, 1)
+        return inputs * self.member_scale.view(k, -1)[self._members(len(inputs), X.device)]
 
     def heads(self, representation: torch.Tensor, X: torch.Tensor) -> dict[str, torch.Tensor]:
-        inner_X = self._X if self._X is not None and len(self._X) == len(representation) else None
-        if inner_X is None:  # heads called without shared (a gradient method's probe)
-            inner_X = self._embed(X)
+        inner_X = self.inner_input(X) if self.inner.heads_read_input else X
         outputs = self.inner.heads(representation, inner_X)
         k = self.ensemble_size
+        if k == 1 and self.wide is None:
+            return outputs  # as they are: fused heads' outputs stay one block
+        members = self._members(len(representation), X.device) if k > 1 else None
         result = {}
-        for name, output in outputs.items():
-            if k > 1 and self._members is not None and len(self._members) == len(output):
-                members = self._members
+        for name in self.task_names:
+            output = outputs[name]
+            if members is not None:
                 width = output.shape[1]
                 scale = self.member_out[name].view(k, width)[members]
                 shift = self.member_shift[name].view(k, width)[members]
@@ -209,9 +209,6 @@ class RecipeModule(MultiTaskModule):
         if self.ensemble_size > 1:
             params = [self.member_scale, *params]
         return params
-
-    def penalty(self) -> torch.Tensor | None:
-        return self.inner.penalty()
 
 
 def _zero_linear(n_in: int, n_out: int) -> nn.Linear:

@@ -31,6 +31,8 @@ class SoftSharingModule(MultiTaskModule):
     methods working on the representation see one block of coordinates per task.
     """
 
+    heads_read_input = False
+
     def __init__(
         self,
         n_features: int,

@@ -50,6 +50,8 @@ class TaskAttentionModule(MultiTaskModule):
     ``layers="last"`` only the top layer is attended.
     """
 
+    heads_read_input = False
+
     def __init__(
         self,
         n_features: int,
