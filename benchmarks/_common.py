@@ -239,17 +239,29 @@ def _sync(device: torch.device) -> None:
 
 #: The estimator's parameters that make it the plain network of :func:`hand_loop` (the
 #: defaults before the recipe of issue 18 became the default).
-PLAIN = {"early_stopping": False, "numeric_embedding": None, "architecture": "hard"}
+PLAIN = {
+    "early_stopping": False,
+    "numeric_embedding": None,
+    "numeric_scaling": None,
+    "architecture": "hard",
+}
 
 
 def estimator(hidden: Sequence[int], batch_size: int, epochs: int, **params):
     """A MultiTaskNetEstimator set up like :func:`hand_loop` (Adam, no weight decay, one
-    run of a plain network: no early stopping, no input embedding, hard sharing)."""
+    run of a plain network: no early stopping, no input scaling or embedding, hard
+    sharing). Of :data:`PLAIN`, only the parameters that the imported version of the
+    package has are passed, so that an older checkout (``method_cost.py --against``)
+    builds the same network."""
+    import inspect
+
     from sklearn_mtl import MultiTaskNetEstimator
 
+    accepted = inspect.signature(MultiTaskNetEstimator).parameters
     params.setdefault("tasks", dict(TASKS))
     for name, value in PLAIN.items():
-        params.setdefault(name, value)
+        if name in accepted:
+            params.setdefault(name, value)
     return MultiTaskNetEstimator(
         hidden_layer_sizes=tuple(hidden),
         batch_size=batch_size,

@@ -16,8 +16,9 @@ each fitting the same data with the same parameters, the fits interleaved (the o
 the two alternating from one method and round to the next); the table gives each side's
 fastest epoch over ``--rounds`` rounds, their ratio, and the median and range of the
 per-round ratios (each round's fastest epoch of this checkout over the other's: the
-paired figure, robust to the load of a shared machine). ``--only`` limits it to some
-weightings.
+paired figure, robust to the load of a shared machine), and the same for the process's
+CPU seconds of an epoch (which leave out the wait for a core). ``--only`` limits it to
+some weightings.
 
 Usage::
 
@@ -45,22 +46,34 @@ ROOT = Path(__file__).resolve().parent.parent
 # A worker fitting one weighting per line of its input, with the package of the checkout
 # given as its first argument (the benchmark helpers are this checkout's).
 _WORKER = r"""
-import json, sys
+import json, sys, time
 root, benchmarks, threads, n_samples, hidden, batch_size, epochs = sys.argv[1:8]
 sys.path[:0] = [root, benchmarks]
 import torch
+from skorch.callbacks import Callback
 torch.set_num_threads(int(threads))
 from _common import best, epoch_times, estimator, make_data
 from sklearn_mtl.weighting import WEIGHTINGS
+
+CPU_SECONDS = []  # of each epoch of the last fit (the estimator clones its callbacks)
+
+class CPUTime(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        self.start = time.process_time()
+    def on_epoch_end(self, net, **kwargs):
+        CPU_SECONDS.append(time.process_time() - self.start)
 X, y = make_data(int(n_samples))
 for line in sys.stdin:
     spec = json.loads(line)
     try:
         extra = {"gradient_on": spec["gradient_on"]} if spec.get("gradient_on") else {}
         weighting = WEIGHTINGS[spec["weighting"]](**extra)
+        CPU_SECONDS.clear()
         fitted = estimator(json.loads(hidden), int(batch_size), int(epochs),
-                           loss_weighting=weighting, early_stopping=False).fit(X, y)
-        print(json.dumps({"seconds": best(epoch_times(fitted))}), flush=True)
+                           loss_weighting=weighting, early_stopping=False,
+                           callbacks=[CPUTime()]).fit(X, y)
+        print(json.dumps({"seconds": best(epoch_times(fitted)), "cpu": best(CPU_SECONDS)}),
+              flush=True)
     except Exception as error:
         print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
 """
@@ -103,6 +116,7 @@ def compare(args) -> None:
     }
     specs = [(w, spec) for w, spec in _specs() if not args.only or spec["weighting"] in args.only]
     times: dict[str, dict[str, list[float]]] = {what: {s: [] for s in sides} for what, _ in specs}
+    cpu: dict[str, dict[str, list[float]]] = {what: {s: [] for s in sides} for what, _ in specs}
     errors: dict[str, str] = {}
     try:
         for round_ in range(args.rounds):
@@ -118,8 +132,9 @@ def compare(args) -> None:
                         errors[what] = f"{side}: {answer['error']}"
                     else:
                         times[what][side].append(answer["seconds"])
+                        cpu[what][side].append(answer["cpu"])
             print(f"# after round {round_ + 1} of {args.rounds}:", flush=True)
-            _comparison_table(specs, times, errors)
+            _comparison_table(specs, times, cpu, errors)
     finally:
         for worker in workers.values():
             if worker.stdin is not None:
@@ -127,7 +142,7 @@ def compare(args) -> None:
             worker.wait()
 
 
-def _comparison_table(specs, times, errors) -> None:
+def _comparison_table(specs, times, cpu, errors) -> None:
     rows = []
     for what, _ in specs:
         this, against = times[what]["this"], times[what]["against"]
@@ -135,6 +150,9 @@ def _comparison_table(specs, times, errors) -> None:
             rows.append({"what": what, "this s/epoch": "error", "ratio": errors.get(what, "")})
             continue
         per_round = sorted(a / b for a, b in zip(this, against, strict=True))
+        cpu_rounds = sorted(
+            a / b for a, b in zip(cpu[what]["this"], cpu[what]["against"], strict=True)
+        )
         rows.append(
             {
                 "what": what,
@@ -143,10 +161,12 @@ def _comparison_table(specs, times, errors) -> None:
                 "ratio": min(this) / min(against),
                 "median round ratio": statistics.median(per_round),
                 "round ratios": f"{per_round[0]:.2f}-{per_round[-1]:.2f}",
+                "median CPU ratio": statistics.median(cpu_rounds),
+                "CPU ratios": f"{cpu_rounds[0]:.2f}-{cpu_rounds[-1]:.2f}",
             }
         )
     columns = ["what", "this s/epoch", "against s/epoch", "ratio", "median round ratio"]
-    print_table(rows, [*columns, "round ratios"])
+    print_table(rows, [*columns, "round ratios", "median CPU ratio", "CPU ratios"])
     sys.stdout.flush()
 
 
