@@ -249,27 +249,14 @@ def readout_parameter_jacobian(
         try:
             for first in range(0, len(rows), step):
                 chunk = rows[first : first + step]
-                grads = torch.autograd.grad(
-                    representation,
-                    inputs,
-                    grad_outputs=factored.task_matrices(chunk).to(dtype),
-                    retain_graph=True,
-                    allow_unused=True,
-                    is_grads_batched=True,
-                )
+                grads = _vjp(representation, inputs, factored.task_matrices(chunk).to(dtype), True)
                 jacobian[chunk] = _flat_rows(grads, inputs, len(chunk))
         except RuntimeError:  # an operation without a batching rule: one call per task
             pass
         else:
             return jacobian
     for t in rows:
-        grads = torch.autograd.grad(
-            representation,
-            inputs,
-            grad_outputs=factored.task_matrix(t).to(dtype),
-            retain_graph=True,
-            allow_unused=True,
-        )
+        grads = _vjp(representation, inputs, factored.task_matrix(t).to(dtype))
         jacobian[t] = _flat_rows(grads, inputs, None)
     return jacobian
 
@@ -278,6 +265,24 @@ _BATCHED_VALUES = 1 << 22
 """Values of representation gradients (16 MB in float32) that one batched backward pass
 of :func:`readout_parameter_jacobian` takes: 64 tasks at a time for a (256, 256)
 representation."""
+
+
+def _vjp(
+    outputs: torch.Tensor,
+    inputs: list[torch.Tensor],
+    grad_outputs: torch.Tensor | None,
+    batched: bool = False,
+) -> tuple[torch.Tensor | None, ...]:
+    """``autograd.grad`` of ``outputs`` at ``inputs``, keeping the graph (``batched``:
+    over the first dimension of ``grad_outputs``); None for inputs it does not reach."""
+    return torch.autograd.grad(
+        outputs,
+        inputs,
+        grad_outputs=grad_outputs,
+        retain_graph=True,
+        allow_unused=True,
+        is_grads_batched=batched,
+    )
 
 
 def _flat_rows(
@@ -336,35 +341,14 @@ def task_gradients(
                 len(rows), losses.shape[0], dtype=losses.dtype, device=losses.device
             )
             outputs[torch.arange(len(rows)), torch.tensor(rows)] = 1.0
-            grads = torch.autograd.grad(
-                losses,
-                inputs,
-                grad_outputs=outputs,
-                retain_graph=True,
-                allow_unused=True,
-                is_grads_batched=True,
-            )
+            grads = _vjp(losses, inputs, outputs, True)
         except RuntimeError:  # an operation without a batching rule: one call per task
             pass
         else:
-            jacobian[rows] = torch.cat(
-                [
-                    (g if g is not None else torch.zeros(len(rows), *x.shape, device=x.device))
-                    .reshape(len(rows), -1)
-                    .float()
-                    for g, x in zip(grads, inputs, strict=True)
-                ],
-                dim=1,
-            )
+            jacobian[rows] = _flat_rows(grads, inputs, len(rows))
             return jacobian
     for t in rows:
-        grads = torch.autograd.grad(losses[t], inputs, retain_graph=True, allow_unused=True)
-        jacobian[t] = torch.cat(
-            [
-                (g if g is not None else torch.zeros_like(x)).reshape(-1).float()
-                for g, x in zip(grads, inputs, strict=True)
-            ]
-        )
+        jacobian[t] = _flat_rows(_vjp(losses[t], inputs, None), inputs, None)
     return jacobian
 
 
