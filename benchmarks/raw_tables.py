@@ -174,7 +174,8 @@ def run_fold(
         for method in InputEncoder(numeric_scaling="auto").fit(X_raw.iloc[train]).scalings_
     )
     rows = []
-    for model_name, (model, X) in models.items():
+    # "raw auto" last, so that it can take the scores of "raw standard"
+    for model_name, (model, X) in sorted(models.items(), key=lambda item: item[0] == "raw auto"):
         if model_name == "raw auto" and same_as_standard:
             copied = [row for row in rows if row["model"] == "raw standard"]
             rows += [{**row, "model": model_name, "same": True} for row in copied]
