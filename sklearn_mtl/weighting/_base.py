@@ -63,10 +63,11 @@ class BackwardContext:
         scaler then lowers its scale) when one is infinite or NaN, as the scaler does
         for the gradients of the backward pass.
     outputs : dict of str to torch.Tensor, optional
-        The module's outputs of the batch (a :class:`~sklearn_mtl.architectures.TaskOutputs`
-        in the net), through which gradient-level methods may take every task's gradient
-        at the representation in one backward pass when the heads are one fused linear
-        layer on it (see :mod:`~sklearn_mtl.weighting._gradient`).
+        The module's outputs of the batch (a ``TaskOutputs`` of
+        ``sklearn_mtl/architectures/_heads.py`` in the net), through which
+        gradient-level methods may take every task's gradient at the representation in
+        one backward pass when the heads are one fused linear layer on it (see
+        ``sklearn_mtl/weighting/_gradient.py``).
     """
 
     shared_parameters: list[nn.Parameter]

@@ -470,9 +470,8 @@ class GradientLevelWeighting(WeightingModule):
         The Gram matrix and the combination ``G^T a`` are computed in float64 (the
         gradients themselves are float32): ill-conditioned Gram matrices, and updates
         much shorter than the gradients they combine, lose digits in float32.
-        ``jacobian`` is a matrix or a :class:`FactoredJacobian` (use
-        :func:`gram_float64`, :func:`combine_float64`, :func:`combine` and
-        :func:`row_norms` on it).
+        ``jacobian`` is a matrix or a ``FactoredJacobian`` (use ``gram_float64``,
+        ``combine_float64``, ``combine`` and ``row_norms`` of this module on it).
         """
         gram = gram_float64(jacobian)
         weights = self.compute_weights(gram, losses, present)
@@ -496,9 +495,9 @@ class GradientLevelWeighting(WeightingModule):
         """The per-task gradients ``G`` (n_tasks, n_inputs) of ``losses`` at ``inputs``.
 
         From one backward pass when the heads are one fused linear layer on the
-        representation (:func:`readout_jacobian`: factors at the representation, or the
+        representation (``readout_jacobian``: factors at the representation, or the
         trunk's backward passes from there at the shared parameters), else one backward
-        pass per task through the whole graph (:func:`task_gradients`).
+        pass per task through the whole graph (``task_gradients``).
         """
         if context is not None:
             factored = readout_jacobian(losses, present, context)
