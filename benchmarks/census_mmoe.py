@@ -40,19 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_mtl.datasets._uci import CENSUS_COLUMNS as COLUMNS  # file order
+
 DATA_FILE = Path("census-income-kdd") / "census-income.test.gz"
 
-# Column names of the UCI census-income (KDD) files, in file order (census-income.names).
-COLUMNS = [
-    "age", "class_worker", "det_ind_code", "det_occ_code", "education", "wage_per_hour",
-    "hs_college", "marital_stat", "major_ind_code", "major_occ_code", "race", "hisp_origin",
-    "sex", "union_member", "unemp_reason", "full_or_part_emp", "capital_gains",
-    "capital_losses", "stock_dividends", "tax_filer_stat", "region_prev_res",
-    "state_prev_res", "det_hh_fam_stat", "det_hh_summ", "instance_weight", "mig_chg_msa",
-    "mig_chg_reg", "mig_move_reg", "mig_same", "mig_prev_sunbelt", "num_emp",
-    "fam_under_18", "country_father", "country_mother", "country_self", "citizenship",
-    "own_or_self", "vet_question", "vet_benefits", "weeks_worked", "year", "income_50k",
-]  # fmt: skip
 # Integer codes that name categories rather than measure something.
 CODE_COLUMNS = ["det_ind_code", "det_occ_code", "own_or_self", "vet_benefits", "year"]
 MONEY_COLUMNS = ["wage_per_hour", "capital_gains", "capital_losses", "stock_dividends"]

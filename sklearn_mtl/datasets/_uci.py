@@ -84,7 +84,9 @@ def load_student_performance(data_dir=None, random_state: int = 0) -> MultiTaskD
     )
 
 
-_CENSUS_COLUMNS = [
+# Column names of the UCI census-income (KDD) files, in file order (census-income.names);
+# benchmarks/census_mmoe.py reads the file with them too.
+CENSUS_COLUMNS = [
     "age", "class_worker", "det_ind_code", "det_occ_code", "education", "wage_per_hour",
     "hs_college", "marital_stat", "major_ind_code", "major_occ_code", "race", "hisp_origin",
     "sex", "union_member", "unemp_reason", "full_or_part_emp", "capital_gains",
@@ -118,7 +120,7 @@ def load_census_income(data_dir=None, random_state: int = 0) -> MultiTaskDataset
     table = pd.read_csv(
         folder / "census-income.test.gz",
         header=None,
-        names=_CENSUS_COLUMNS,
+        names=CENSUS_COLUMNS,
         skipinitialspace=True,
         dtype=str,
     )

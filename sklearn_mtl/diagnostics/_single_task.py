@@ -346,53 +346,17 @@ def compare_single_task(
 
     jobs = []
     for fold, (train, test_rows) in enumerate(splits):
-        jobs.append(
-            delayed(_job)(
-                "multi",
-                fold,
-                multi_estimator,
-                X,
-                y,
-                train,
-                test_rows,
-                metrics,
-                classes,
-                fit_params=fit_params,
-            )
-        )
+        data = (X, y, train, test_rows, metrics, classes)
+        jobs.append(delayed(_job)("multi", fold, multi_estimator, *data, fit_params=fit_params))
         for task, positions in resolved:
             single = _single_task_estimator(estimator, task, len(positions), table.is_frame)
+            of_task = {"task": task, "positions": positions}
             jobs.append(
-                delayed(_job)(
-                    "single",
-                    fold,
-                    single,
-                    X,
-                    y,
-                    train,
-                    test_rows,
-                    metrics,
-                    classes,
-                    task=task,
-                    positions=positions,
-                    fit_params=fit_params,
-                )
+                delayed(_job)("single", fold, single, *data, **of_task, fit_params=fit_params)
             )
             if baseline is not None:
                 jobs.append(
-                    delayed(_job)(
-                        "baseline",
-                        fold,
-                        baseline_for(baseline, task),
-                        X,
-                        y,
-                        train,
-                        test_rows,
-                        metrics,
-                        classes,
-                        task=task,
-                        positions=positions,
-                    )
+                    delayed(_job)("baseline", fold, baseline_for(baseline, task), *data, **of_task)
                 )
     results = Parallel(n_jobs=n_jobs)(jobs)
 
