@@ -66,6 +66,7 @@ _TRAINING_STATE = (
     "grad_listeners_",
     "epoch_predictions_",
     "shared_parameters_",
+    "task_parameters_",
     "last_good_state_",
     "finite_steps_",
     "step_in_epoch_",
@@ -320,7 +321,10 @@ class MultiTaskNet(_DivergenceGuard):
         # (the NaN guard), adds the penalties and runs the step's one backward pass
         # (scaled under fp16)
         scaler = self.grad_scaler_ if self.precision == "fp16" else None
-        context = BackwardContext(self.shared_parameters_, representation, scaler, outputs)
+        # the other parameters let a gradient-level method skip a second pass through the
+        # trunk; under DDP the backward pass must run through the module's graph
+        others = self.task_parameters_ if self.data_parallel_ is None else None
+        context = BackwardContext(self.shared_parameters_, representation, scaler, outputs, others)
         result = weighting.step(losses, present, context)
         # an fp16 step that overflowed applied no weights (the scaler skips it)
         records.add_step(losses, present, None if result.skipped else result.weights)
@@ -369,6 +373,10 @@ class MultiTaskNet(_DivergenceGuard):
         self.stats_ = self._stats_buffer(device)
         self.records_ = StepRecords(self.stats_, self.criterion_.weighting if training else None)
         self.shared_parameters_ = self.module_.shared_parameters()
+        shared = {id(p) for p in self.shared_parameters_}
+        self.task_parameters_ = [
+            p for p in self.module_.parameters() if p.requires_grad and id(p) not in shared
+        ]
         self.criterion_.complete_labels = iterator.data.complete
         self.grad_listeners_ = any(
             type(callback).on_grad_computed is not Callback.on_grad_computed

@@ -139,15 +139,19 @@ def test_factored_gradients_and_gram_equal_the_generic_jacobian(case):
         _assert_rows_close(at_parameters, task_gradients(objectives, parameters, active))
 
 
-def _shared_update(problem: Problem, alias: str, gradient_on: str, fast: bool):
-    """The gradients of every parameter after one step of ``alias``, and its weights."""
+def _shared_update(
+    problem: Problem, alias: str, gradient_on: str, fast: bool, linear: bool = False
+):
+    """The gradients of every parameter after one step of ``alias``, and its weights
+    (``linear``: the heads' parameters given, for the surrogate linear in the parameters)."""
     for p in problem.parameters():
         p.grad = None
     module = WEIGHTINGS[alias](gradient_on=gradient_on).build(problem.base)
     z, outputs, losses, present = problem.forward(module)
     if not fast:
         outputs.readout = None
-    context = BackwardContext(list(problem.trunk.parameters()), z, None, outputs)
+    heads = list(problem.heads.parameters()) if linear else None
+    context = BackwardContext(list(problem.trunk.parameters()), z, None, outputs, heads)
     torch.manual_seed(1)  # PCGrad's orders
     result = module.step(losses, present, context)
     result.objective.backward()
@@ -167,6 +171,20 @@ def test_weighting_step_through_the_readout_equals_the_generic_step(case, alias,
     assert cosine >= 0.999 or float(generic.norm()) < 1e-12
     assert float((fast - generic).norm()) <= 1e-3 * float(generic.norm()) + 1e-12
     torch.testing.assert_close(fast_weights, generic_weights, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("alias", GRADIENT_METHODS)
+@pytest.mark.parametrize("case", ["conflicting", "scales", "zero-weight", "columns"])
+def test_surrogate_linear_in_the_parameters_gives_the_same_gradients(case, alias, fast):
+    # the heads' gradients from their own backward pass, and an objective that does not
+    # run through the trunk again, against the surrogate through the whole graph
+    problem = Problem(case, seed=5)
+    linear, linear_weights = _shared_update(problem, alias, "parameters", fast, linear=True)
+    whole, whole_weights = _shared_update(problem, alias, "parameters", fast)
+    scale = float(whole.norm()) + 1e-12
+    torch.testing.assert_close(linear / scale, whole / scale, atol=1e-6, rtol=0)
+    torch.testing.assert_close(linear_weights, whole_weights)
 
 
 def test_readout_is_dropped_when_an_output_changes():
@@ -215,3 +233,47 @@ def test_a_fit_takes_no_backward_pass_per_task_through_fused_heads(monkeypatch, 
         fitted = MultiTaskNetEstimator(loss_weighting=weighting, **params).fit(X, y)
         assert np.isfinite(fitted.history_[-1]["train_loss"])
     assert calls == []
+
+
+def test_a_fit_gives_the_heads_parameters_and_the_step_skips_the_trunk(monkeypatch):
+    """The net passes the parameters besides the shared ones, and with them the step's
+    objective at the parameters has no path through the trunk's layers (its backward
+    pass runs through products with the parameters alone)."""
+    objectives = []
+    original = GradientLevelWeighting.step
+
+    def recording(self, losses, present, context):
+        result = original(self, losses, present, context)
+        objectives.append((result.objective, context.task_parameters))
+        return result
+
+    monkeypatch.setattr(GradientLevelWeighting, "step", recording)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(48, 4)).astype(np.float32)
+    y = np.column_stack([X[:, 0], X[:, 1] > 0, X[:, 2] - X[:, 0]])
+    est = MultiTaskNetEstimator(
+        tasks={"a": "regression", "b": "binary", "c": "regression"},
+        loss_weighting="upgrad",
+        hidden_layer_sizes=(8, 8),
+        numeric_embedding=None,
+        early_stopping=False,
+        max_epochs=2,
+        batch_size=16,
+        random_state=0,
+    ).fit(X, y)
+    assert np.isfinite(est.history_[-1]["train_loss"]) and objectives
+
+    def layers(fn, seen) -> set[str]:
+        # the names of the autograd nodes reachable from ``fn``
+        if fn is None or fn in seen:
+            return set()
+        seen.add(fn)
+        names = {type(fn).__name__}
+        for child, _ in fn.next_functions:
+            names |= layers(child, seen)
+        return names
+
+    for objective, heads in objectives:
+        assert heads, "the net passes the heads' parameters"
+        names = layers(objective.grad_fn, set())
+        assert not any("Relu" in n or "Addmm" in n or "Mm" in n for n in names), names

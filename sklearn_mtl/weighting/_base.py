@@ -68,12 +68,20 @@ class BackwardContext:
         gradient-level methods may take every task's gradient at the representation in
         one backward pass when the heads are one fused linear layer on it (see
         ``sklearn_mtl/weighting/_gradient.py``).
+    task_parameters : list of torch.nn.Parameter, optional
+        The module's other trainable parameters (heads, gates, task towers). Given, a
+        gradient-level method at the shared parameters takes their gradients in a
+        backward pass through the heads alone and returns a surrogate linear in the
+        parameters, so that the step's backward pass does not run through the trunk
+        again; None (the default, and the net's choice under data parallelism) keeps a
+        surrogate through the whole graph. The gradients are the same either way.
     """
 
     shared_parameters: list[nn.Parameter]
     representation: torch.Tensor
     grad_scaler: torch.amp.GradScaler | None = None
     outputs: dict[str, torch.Tensor] | None = None
+    task_parameters: list[nn.Parameter] | None = None
 
 
 @dataclass

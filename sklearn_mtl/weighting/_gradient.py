@@ -8,7 +8,12 @@ of them), so that the coefficients ``a`` are the "task weights" recorded in the 
 Cost: one backward pass per present task through the shared part (``gradient_on=
 "parameters"``) or through the heads only (``gradient_on="representation"``), plus one
 ordinary backward pass; the small sub-problem on the ``n_tasks x n_tasks`` Gram matrix
-``K = G G^T`` runs on the host (one device-to-host copy per step).
+``K = G G^T`` runs on the host (one device-to-host copy per step). At the parameters,
+when the net passes the other parameters (``BackwardContext.task_parameters``: always
+but under data parallelism), their gradients come from a backward pass through the
+heads alone and the returned surrogate is linear in the parameters,
+``<shared, d> + <others, their gradients>``: the step's one backward pass then does not
+run through the trunk again.
 
 When the heads are one fused linear layer on the representation ``Z`` (plain linear
 heads of hard sharing, see :class:`~sklearn_mtl.architectures.TaskOutputs`), the task
@@ -28,6 +33,7 @@ gradients overflow is skipped, as the scaler skips one whose backward pass overf
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -545,17 +551,62 @@ class GradientLevelWeighting(WeightingModule):
         update, weights = self.direction(jacobian, losses.detach(), active)
         weights = weights * mask
         head_weights = weights if self.heads_use_method_weights else fixed
+        head_objective = (head_weights.detach() * objectives).sum()
+        if self.gradient_on == "parameters" and context.task_parameters is not None:
+            return self._linear_surrogate(
+                update, head_objective, inputs, context, StepResult(head_objective, weights, report)
+            )
         # surrogate whose gradient is: head_weights-weighted task gradients on every
         # parameter, plus the correction turning the shared gradient into ``update``
         correction = (update - combine(head_weights, jacobian)).detach()
-        surrogate = (head_weights.detach() * objectives).sum()
-        start = 0
-        for x in inputs:
-            n = x.numel()
-            part = correction[start : start + n].view_as(x).to(x.dtype)
-            surrogate = surrogate + (x * part).sum()
-            start += n
-        return StepResult(surrogate, weights, report)
+        return StepResult(head_objective + _dot(inputs, correction), weights, report)
+
+    @staticmethod
+    def _linear_surrogate(
+        update: torch.Tensor,
+        head_objective: torch.Tensor,
+        inputs: list[torch.Tensor],
+        context: BackwardContext,
+        result: StepResult,
+    ) -> StepResult:
+        """``result`` with the objective ``<shared, update> + <others, their gradients>``.
+
+        The other parameters' gradients (of the head-weighted losses) come from one
+        backward pass through the heads alone (of the scaled losses under fp16); the
+        objective is linear in the parameters, so the step's backward pass does not run
+        through the trunk a second time. An fp16 overflow in those gradients skips the
+        step, as one in the task gradients does.
+        """
+        others = [p for p in context.task_parameters or [] if p.requires_grad]
+        surrogate = _dot(inputs, update.detach())
+        if not others or not head_objective.requires_grad:
+            return replace(result, objective=surrogate)
+        scaler = context.grad_scaler
+        scale = 1.0 if scaler is None else scaler.get_scale()
+        grads = torch.autograd.grad(
+            head_objective * scale if scale != 1.0 else head_objective,
+            others,
+            retain_graph=True,
+            allow_unused=True,
+        )
+        reached = [(p, g) for p, g in zip(others, grads, strict=True) if g is not None]
+        if scaler is not None and not all(bool(torch.isfinite(g).all()) for _, g in reached):
+            nan = torch.full((), float("nan"), device=update.device)
+            return replace(result, objective=result.objective * nan, skipped=True)
+        for p, g in reached:
+            surrogate = surrogate + (p * (g / scale if scale != 1.0 else g)).sum()
+        return replace(result, objective=surrogate)
+
+
+def _dot(inputs: list[torch.Tensor], flat: torch.Tensor) -> torch.Tensor:
+    """``sum_i <inputs[i], flat's slice of it>`` (``flat`` detached, in their order)."""
+    total = torch.zeros((), device=flat.device)
+    start = 0
+    for x in inputs:
+        n = x.numel()
+        total = total + (x * flat[start : start + n].view_as(x).to(x.dtype)).sum()
+        start += n
+    return total
 
 
 def _unscaled(jacobian: Jacobian, scale: float) -> Jacobian:
