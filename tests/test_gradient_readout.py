@@ -18,7 +18,7 @@ from sklearn_mtl._losses import MultiTaskLoss, TaskLossSpec
 from sklearn_mtl._registry import WEIGHTINGS
 from sklearn_mtl.architectures import NetworkConfig, TaskHeadSpec
 from sklearn_mtl.architectures._heads import TaskHeads
-from sklearn_mtl.weighting import BackwardContext, GradientLevelWeighting, _gradient
+from sklearn_mtl.weighting import BackwardContext, GradientLevelWeighting, StepResult, _gradient
 from sklearn_mtl.weighting._gradient import (
     FactoredJacobian,
     gram_float64,
@@ -277,3 +277,32 @@ def test_a_fit_gives_the_heads_parameters_and_the_step_skips_the_trunk(monkeypat
         assert heads, "the net passes the heads' parameters"
         names = layers(objective.grad_fn, set())
         assert not any("Relu" in n or "Addmm" in n or "Mm" in n for n in names), names
+
+
+def test_an_overflow_in_the_heads_gradients_skips_the_step():
+    """Under fp16, head gradients of the scaled losses that overflow skip the step (a NaN
+    objective, ``skipped``), as task gradients that overflow do."""
+
+    class Scaler:  # the one method of GradScaler the step reads
+        def get_scale(self):
+            return 1e38
+
+    problem = Problem("scales", seed=2)
+    module = WEIGHTINGS["pcgrad"]().build(problem.base)
+    z, outputs, losses, _ = problem.forward(module)
+    head_objective = (problem.base * losses).sum() * 1e3  # times 1e38: beyond float32
+    context = BackwardContext(
+        list(problem.trunk.parameters()), z, Scaler(), outputs, list(problem.heads.parameters())
+    )
+    update = torch.zeros(sum(p.numel() for p in problem.trunk.parameters()))
+    result = GradientLevelWeighting._linear_surrogate(
+        update, head_objective, list(problem.trunk.parameters()), context,
+        StepResult(head_objective, torch.ones(4), head_objective.detach()),
+    )  # fmt: skip
+    assert result.skipped and torch.isnan(result.objective)
+    context.grad_scaler = None  # the same without the scaler: finite, not skipped
+    result = GradientLevelWeighting._linear_surrogate(
+        update, head_objective, list(problem.trunk.parameters()), context,
+        StepResult(head_objective, torch.ones(4), head_objective.detach()),
+    )  # fmt: skip
+    assert not result.skipped and torch.isfinite(result.objective)
