@@ -453,3 +453,38 @@ def test_mtrl_head_shapes_and_errors():
         MultiTaskNetEstimator(task_relation="bogus", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="strength"):
         MultiTaskNetEstimator(task_relation=MTRL(strength=-1.0), **FAST).fit(X, y)
+
+
+def test_compare_single_task_passes_the_fold_groups_to_the_networks(monkeypatch):
+    """With ``groups``, every network's early-stopping holdout keeps whole groups of its
+    training rows (the splitter's groups, restricted to the fold)."""
+    from sklearn.model_selection import GroupKFold
+
+    import sklearn_mtl._estimator_fit as estimator_fit
+
+    seen = []
+    original = estimator_fit.holdout_rows
+
+    def recording(*args, **kwargs):
+        train, valid = original(*args, **kwargs)
+        seen.append(args[4] if len(args) > 4 else kwargs.get("groups"))
+        return train, valid
+
+    monkeypatch.setattr(estimator_fit, "holdout_rows", recording)
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 5)
+    X = rng.normal(size=(60, 3)) + rng.normal(size=(12, 3))[groups]
+    y = np.column_stack([X @ rng.normal(size=3), X @ rng.normal(size=3)])
+    est = MultiTaskNetEstimator(
+        tasks={"a": "regression", "b": "regression"},
+        hidden_layer_sizes=(8,),
+        max_epochs=3,
+        batch_size=16,
+        random_state=0,
+        early_stopping=True,
+    )
+    report = compare_single_task(est, X, y, cv=GroupKFold(3), groups=groups)
+    assert len(report) == 2
+    assert len(seen) == 3 * 3  # 3 folds x (multi + 2 single)
+    for codes in seen:
+        assert codes is not None and len(codes) == 40  # the fold's training rows

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
@@ -148,11 +149,14 @@ def _columns(y, positions: Sequence[int]):
 
 
 # -- the cross-validation jobs -------------------------------------------------------------
-def _fit_score_network(estimator, X, y, train, test, metrics, fit_params, classes):
+def _fit_score_network(estimator, X, y, train, test, metrics, fit_params, classes, groups):
     # every class of all of y is declared, so that a fold whose training rows lack one
     # has a model that knows it (scored as the others, probabilities included)
     _, prefix = _final_step(estimator)
     fit_params = {**fit_params, f"{prefix}classes": classes}
+    if groups is not None and not get_config()["enable_metadata_routing"]:
+        # the estimator's early-stopping holdout keeps whole groups too
+        fit_params.setdefault(f"{prefix}groups", groups[train])
     model = clone(estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train), **fit_params)
     final, X_test = fitted_estimator(model, _safe_indexing(X, test))
     return final.score_tasks(X_test, _safe_indexing(y, test), metrics=metrics)
@@ -171,6 +175,7 @@ def _job(
     task=None,
     positions=None,
     fit_params=None,
+    groups=None,
 ):
     """One fit and score; a ValueError (a fold without labels of a task in its training
     rows, a baseline that needs two classes) is returned, not raised."""
@@ -186,7 +191,7 @@ def _job(
             metrics = {name: metrics[name]}
             classes = {name: classes[name]} if name in classes else {}
         scores = _fit_score_network(
-            estimator, X, y, train, test, metrics, fit_params or {}, classes
+            estimator, X, y, train, test, metrics, fit_params or {}, classes, groups
         )
         return kind, fold, name, scores, None
     except ValueError as error:
@@ -252,7 +257,11 @@ def compare_single_task(
         label matrix, e.g. for a ``MultiOutputClassifier``); metrics that need
         probabilities use its ``predict_proba``.
     groups : array-like of shape (n_samples,), default=None
-        Group labels for the splitter (e.g. patient ids with ``GroupKFold``).
+        Group labels for the splitter (e.g. patient ids with ``GroupKFold``), also
+        passed (the training rows' part) to the networks' ``fit``, so that their
+        early-stopping holdout keeps whole groups as well (unless ``fit_params`` gives
+        ``groups``; with scikit-learn's metadata routing enabled, pass them through
+        ``fit_params`` and ``set_fit_request`` yourself).
     n_jobs : int, default=None
         Parallel jobs (joblib); None is 1, -1 all cores. With the default loky backend
         each worker gets ``n_cores // n_jobs`` torch threads. Seeded fits are
@@ -338,6 +347,7 @@ def compare_single_task(
     # LabelledKFold reads all of y (which cells are labelled)
     target = y if isinstance(splitter, LabelledKFold) else _strata(table, resolved)
     splits = list(splitter.split(X, target, groups))
+    group_labels = None if groups is None else np.asarray(groups)
     if not splits:
         raise ValueError("cv produced no split.")
     # The kinds inferred from all of y, given to every fold (a fold would re-infer).
@@ -347,13 +357,12 @@ def compare_single_task(
     jobs = []
     for fold, (train, test_rows) in enumerate(splits):
         data = (X, y, train, test_rows, metrics, classes)
-        jobs.append(delayed(_job)("multi", fold, multi_estimator, *data, fit_params=fit_params))
+        fitting = {"fit_params": fit_params, "groups": group_labels}
+        jobs.append(delayed(_job)("multi", fold, multi_estimator, *data, **fitting))
         for task, positions in resolved:
             single = _single_task_estimator(estimator, task, len(positions), table.is_frame)
             of_task = {"task": task, "positions": positions}
-            jobs.append(
-                delayed(_job)("single", fold, single, *data, **of_task, fit_params=fit_params)
-            )
+            jobs.append(delayed(_job)("single", fold, single, *data, **of_task, **fitting))
             if baseline is not None:
                 jobs.append(
                     delayed(_job)("baseline", fold, baseline_for(baseline, task), *data, **of_task)
