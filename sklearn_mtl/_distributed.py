@@ -137,7 +137,7 @@ class _DataParallelRun(Callback):
         net.__dict__.pop("data_parallel_", None)
 
 
-def fit_distributed(estimator, X, y, sample_weight=None):
+def fit_distributed(estimator, X, y, sample_weight=None, groups=None):
     """Fit an estimator data-parallel over the processes of a ``torch.distributed`` group.
 
     Call it in every process (e.g. under ``torchrun``), with the same estimator
@@ -156,6 +156,9 @@ def fit_distributed(estimator, X, y, sample_weight=None):
     X : {array-like, sparse matrix, memmap} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_columns)
     sample_weight : array-like of shape (n_samples,), default=None
+    groups : array-like of shape (n_samples,), default=None
+        Group labels of the rows, for early stopping's holdout (whole groups on one
+        side), as in :meth:`MultiTaskNetEstimator.fit`.
 
     Returns
     -------
@@ -207,7 +210,7 @@ def fit_distributed(estimator, X, y, sample_weight=None):
     callbacks.append((_CALLBACK_NAME, _DataParallelRun(rank, world_size)))
     estimator.set_params(callbacks=callbacks, device=str(device))
     try:
-        estimator.fit(X, y, sample_weight=sample_weight)
+        estimator.fit(X, y, sample_weight=sample_weight, groups=groups)
     finally:
         estimator.set_params(**original)
         net = getattr(estimator, "net_", None)

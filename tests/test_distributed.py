@@ -206,3 +206,28 @@ def test_nccl_process_group_on_one_gpu(tmp_path):
             rtol=1e-4,
             atol=1e-4,
         )
+
+
+def test_fit_distributed_passes_groups_to_the_holdout(monkeypatch):
+    """In a process group of one, the groups reach early stopping's holdout."""
+    import sklearn_mtl._estimator_fit as estimator_fit
+
+    seen = []
+    original = estimator_fit.holdout_rows
+
+    def recording(*args, **kwargs):
+        seen.append(args[4] if len(args) > 4 else kwargs.get("groups"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(estimator_fit, "holdout_rows", recording)
+    X, y = _data()
+    groups = np.arange(len(X)) // 8
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
+    try:
+        est = MultiTaskNetEstimator(**{**PARAMS, "max_epochs": 2, "early_stopping": True})
+        fit_distributed(est, X, y, groups=groups)
+    finally:
+        dist.destroy_process_group()
+    assert len(seen) == 1 and seen[0] is not None and len(seen[0]) == len(X)
