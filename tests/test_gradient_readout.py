@@ -26,6 +26,7 @@ from sklearn_mtl.weighting._gradient import (
     readout_parameter_jacobian,
     task_gradients,
 )
+from sklearn_mtl.weighting._surrogate import linear_surrogate
 
 # kind, outputs, target columns
 KINDS = {
@@ -295,13 +296,13 @@ def test_an_overflow_in_the_heads_gradients_skips_the_step():
         list(problem.trunk.parameters()), z, Scaler(), outputs, list(problem.heads.parameters())
     )
     update = torch.zeros(sum(p.numel() for p in problem.trunk.parameters()))
-    result = GradientLevelWeighting._linear_surrogate(
+    result = linear_surrogate(
         update, head_objective, list(problem.trunk.parameters()), context,
         StepResult(head_objective, torch.ones(4), head_objective.detach()),
     )  # fmt: skip
     assert result.skipped and torch.isnan(result.objective)
     context.grad_scaler = None  # the same without the scaler: finite, not skipped
-    result = GradientLevelWeighting._linear_surrogate(
+    result = linear_surrogate(
         update, head_objective, list(problem.trunk.parameters()), context,
         StepResult(head_objective, torch.ones(4), head_objective.detach()),
     )  # fmt: skip

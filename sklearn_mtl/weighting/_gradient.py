@@ -33,12 +33,12 @@ gradients overflow is skipped, as the scaler skips one whose backward pass overf
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ._base import BackwardContext, StepResult, WeightingModule
+from ._surrogate import dot, linear_surrogate
 from ._utils import as_mask, check_choice
 
 __all__ = [
@@ -553,60 +553,12 @@ class GradientLevelWeighting(WeightingModule):
         head_weights = weights if self.heads_use_method_weights else fixed
         head_objective = (head_weights.detach() * objectives).sum()
         if self.gradient_on == "parameters" and context.task_parameters is not None:
-            return self._linear_surrogate(
-                update, head_objective, inputs, context, StepResult(head_objective, weights, report)
-            )
+            result = StepResult(head_objective, weights, report)
+            return linear_surrogate(update, head_objective, inputs, context, result)
         # surrogate whose gradient is: head_weights-weighted task gradients on every
         # parameter, plus the correction turning the shared gradient into ``update``
         correction = (update - combine(head_weights, jacobian)).detach()
-        return StepResult(head_objective + _dot(inputs, correction), weights, report)
-
-    @staticmethod
-    def _linear_surrogate(
-        update: torch.Tensor,
-        head_objective: torch.Tensor,
-        inputs: list[torch.Tensor],
-        context: BackwardContext,
-        result: StepResult,
-    ) -> StepResult:
-        """``result`` with the objective ``<shared, update> + <others, their gradients>``.
-
-        The other parameters' gradients (of the head-weighted losses) come from one
-        backward pass through the heads alone (of the scaled losses under fp16); the
-        objective is linear in the parameters, so the step's backward pass does not run
-        through the trunk a second time. An fp16 overflow in those gradients skips the
-        step, as one in the task gradients does.
-        """
-        others = [p for p in context.task_parameters or [] if p.requires_grad]
-        surrogate = _dot(inputs, update.detach())
-        if not others or not head_objective.requires_grad:
-            return replace(result, objective=surrogate)
-        scaler = context.grad_scaler
-        scale = 1.0 if scaler is None else scaler.get_scale()
-        grads = torch.autograd.grad(
-            head_objective * scale if scale != 1.0 else head_objective,
-            others,
-            retain_graph=True,
-            allow_unused=True,
-        )
-        reached = [(p, g) for p, g in zip(others, grads, strict=True) if g is not None]
-        if scaler is not None and not all(bool(torch.isfinite(g).all()) for _, g in reached):
-            nan = torch.full((), float("nan"), device=update.device)
-            return replace(result, objective=result.objective * nan, skipped=True)
-        for p, g in reached:
-            surrogate = surrogate + (p * (g / scale if scale != 1.0 else g)).sum()
-        return replace(result, objective=surrogate)
-
-
-def _dot(inputs: list[torch.Tensor], flat: torch.Tensor) -> torch.Tensor:
-    """``sum_i <inputs[i], flat's slice of it>`` (``flat`` detached, in their order)."""
-    total = torch.zeros((), device=flat.device)
-    start = 0
-    for x in inputs:
-        n = x.numel()
-        total = total + (x * flat[start : start + n].view_as(x).to(x.dtype)).sum()
-        start += n
-    return total
+        return StepResult(head_objective + dot(inputs, correction), weights, report)
 
 
 def _unscaled(jacobian: Jacobian, scale: float) -> Jacobian:
