@@ -108,7 +108,9 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         "refit" (the default) holds out ``validation_fraction`` of the rows, trains on
         the others until the validation loss has not improved by ``tol`` for
         ``n_iter_no_change`` epochs, picks the epoch with the lowest validation loss
-        averaged over 5 neighbouring epochs, and then trains the same network again,
+        averaged over 5 neighbouring epochs (never one of the first 2 of a longer run,
+        whose windows would be cut short: the window of epochs 1 to 5 stands for them,
+        as epoch 3), and then trains the same network again,
         from the same initial weights, on all rows for that many epochs (at most twice
         the cost of one fit): no row is lost to validation, and one lucky epoch of a
         small validation split does not decide. The refit's history is ``history_``

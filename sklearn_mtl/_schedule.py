@@ -36,16 +36,24 @@ def lr_factor(schedule: str, progress: float) -> float:
 
 def smoothed_best_epoch(losses, window: int = 5) -> int:
     """The epoch (1-based) where the validation losses, averaged over ``window``
-    neighbouring epochs (fewer at the ends), are lowest (of equal ones, the epoch with the
+    neighbouring epochs (fewer at the end), are lowest (of equal ones, the epoch with the
     lowest loss of its own); never a non-finite epoch.
 
     One noisy epoch neither wins nor loses on its own: on a small validation split the
-    raw minimum is often a lucky epoch.
+    raw minimum is often a lucky epoch. The first ``window // 2`` epochs, whose windows
+    would be cut short, are not candidates (in a run of at least ``window`` epochs): the
+    first full window, centred on epoch ``window // 2 + 1``, stands for them. A cut
+    window averages fewer losses, so on a flat, noisy curve it would be the lowest more
+    often than a full one, and the refit would train for a single epoch where the
+    network is best after several. At the end, cut windows stay candidates: a run still
+    improving at its last epoch chooses it.
 
     Examples
     --------
     >>> smoothed_best_epoch([5.0, 4.0, 3.0, 0.5, 3.0, 2.0, 2.0, 2.0, 2.1])
     6
+    >>> smoothed_best_epoch([1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6])  # lowest at the start
+    3
     """
     values = [float(v) for v in losses]
     if not values:
@@ -55,8 +63,11 @@ def smoothed_best_epoch(losses, window: int = 5) -> int:
     for i in range(len(values)):
         part = [v for v in values[max(0, i - half) : i + half + 1] if math.isfinite(v)]
         smoothed.append(sum(part) / len(part) if math.isfinite(values[i]) else math.inf)
+    first = half if len(values) >= window else 0
+    if all(math.isinf(v) for v in smoothed[first:]):
+        first = 0  # no finite candidate past the start: any finite epoch
     # ties (a run shorter than the window) go to the lowest raw loss
-    return 1 + min(range(len(values)), key=lambda i: (smoothed[i], values[i]))
+    return 1 + min(range(first, len(values)), key=lambda i: (smoothed[i], values[i]))
 
 
 class LRSchedule(Callback):

@@ -231,6 +231,15 @@ def test_smoothed_best_epoch_ignores_one_lucky_epoch():
     assert smoothed_best_epoch([3.0, 3.0, 0.1, 3.0, 3.0, 1.0, 1.0, 1.0, 1.0]) == 8
     assert smoothed_best_epoch([float("nan"), 2.0, 1.0]) == 3
     assert smoothed_best_epoch([3.0, 2.0, 1.5]) == 3  # shorter than the window
+    # lowest at the start: the first full window's centre, not a cut window's epoch 1
+    assert smoothed_best_epoch([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]) == 3
+    assert smoothed_best_epoch([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], window=3) == 2
+    # a noisy start: the cut window of epoch 1 (a mean of 3) no longer wins
+    assert smoothed_best_epoch([1.0, 1.1, 1.1, 1.3, 1.3, 1.05, 1.05, 1.3, 1.6]) == 3
+    # still improving at the end: the last epoch stays a candidate
+    assert smoothed_best_epoch([5.0, 4.0, 3.0, 2.0, 1.0, 0.5]) == 6
+    # no finite full window: the lowest finite epoch
+    assert smoothed_best_epoch([1.0, 2.0] + [float("inf")] * 4) == 1
     with pytest.raises(ValueError, match="No validation loss"):
         smoothed_best_epoch([])
 
