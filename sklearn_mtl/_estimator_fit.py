@@ -38,6 +38,9 @@ class _Fitting(_NetBuilding):
     def fit(self, X, y, sample_weight=None, classes=None, groups=None):
         """Fit the network on X and the tasks' labels in y.
 
+        A fit that raises on bad input or parameters, before training, leaves the
+        estimator as it was: fitted with its former model, or not fitted.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -103,18 +106,33 @@ class _Fitting(_NetBuilding):
 
     def _fit(self, X, y, sample_weight, *, epochs, keep, classes, full_fit=True, groups=None):
         """Fit or continue fitting; ``full_fit`` is False for ``partial_fit`` (one epoch,
-        no early stopping, no checkpoint)."""
-        with torch_threads(self.n_threads):
-            return self._fit_with_threads(
-                X,
-                y,
-                sample_weight,
-                epochs=epochs,
-                keep=keep,
-                classes=classes,
-                full_fit=full_fit,
-                groups=groups,
-            )
+        no early stopping, no checkpoint). A fit that raises before its training starts
+        (bad input or parameters) leaves the estimator's fitted attributes as they were
+        (fitted with the former model, or not fitted), never half replaced (a new input
+        encoder beside the former network); one that raises during training (a
+        ``NonFiniteLossError``, a callback's error) keeps what it trained, for
+        inspection and checkpoint resume."""
+        before = dict(vars(self))  # fit changes no parameter: all of it is fit's state
+        self.__dict__["_training_started"] = False
+        try:
+            with torch_threads(self.n_threads):
+                return self._fit_with_threads(
+                    X,
+                    y,
+                    sample_weight,
+                    epochs=epochs,
+                    keep=keep,
+                    classes=classes,
+                    full_fit=full_fit,
+                    groups=groups,
+                )
+        except Exception:
+            if not self.__dict__["_training_started"]:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
+        finally:
+            self.__dict__.pop("_training_started", None)
 
     def _fit_with_threads(self, X, y, sample_weight, *, epochs, keep, classes, full_fit, groups):
         # the configuration the network is built from, for save (set_params may change
@@ -162,6 +180,7 @@ class _Fitting(_NetBuilding):
         refit = full_fit and not keep and self._refits() and split.valid is not None
         if checkpoint is not None:  # for this run only: no part of the fitted model
             checkpoint.attach(self.net_)
+        self.__dict__["_training_started"] = True
         try:
             with active_generators(generators):
                 n_run = self._run(split, epochs, full_fit and not refit)

@@ -691,3 +691,37 @@ def test_fit_classes_declares_labels_absent_from_y():
         est.fit(X, y, classes=["a", "b"])
     with pytest.raises(ValueError, match=r"labels \['c'\] are not among the classes"):
         est.fit(X, y, classes={"task1": ["a", "b"]})
+
+
+@pytest.mark.parametrize("bad", ["datetime column", "all-NaN column", "one-class task", "rows"])
+def test_a_failed_fit_leaves_the_former_model(bad):
+    """A fit that raises changes nothing: the estimator predicts with its former model
+    (not a new input encoder beside the former network), and one never fitted stays
+    unfitted."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60) * 1e3, "c": rng.choice(["x", "y"], 60)})
+    y = pd.DataFrame({"r": rng.normal(size=60), "k": rng.choice(["p", "q"], 60)})
+    bad_X, bad_y = {
+        "datetime column": (X.assign(a=pd.date_range("2020", periods=60)), y),
+        "all-NaN column": (X.assign(a=np.nan), y),
+        "one-class task": (X, y.assign(k="p")),
+        "rows": (X.iloc[:5], y),
+    }[bad]
+    est = MultiTaskNetEstimator(
+        tasks={"r": "regression", "k": "binary"}, hidden_layer_sizes=(4,), max_epochs=2,
+        early_stopping=False, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    before = est.predict(X)
+    attributes = sorted(vars(est))
+    with pytest.raises(ValueError):
+        est.fit(bad_X, bad_y)
+    assert sorted(vars(est)) == attributes
+    assert est.predict(X).equals(before)
+    fresh = MultiTaskNetEstimator(tasks={"r": "regression", "k": "binary"}, max_epochs=2)
+    with pytest.raises(ValueError):
+        fresh.fit(bad_X, bad_y)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
