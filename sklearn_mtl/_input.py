@@ -228,7 +228,9 @@ class InputEncoder:
             )[:, self.numeric_]
         else:
             sample = np.asarray(X)
-            sample = (sample if rows is None else sample[rows])[:, self.numeric_]
+            sample = sample if rows is None else sample[rows]
+            if not _all_columns(self.numeric_, sample.shape[1]):  # else a view, no copy
+                sample = sample[:, self.numeric_]
         names = [self.columns_[j].name for j in self.numeric_]
         with_knots = "quantile" in self.scalings_
         # The medians (imputation values) serve an input layer only: without scaling,
@@ -252,6 +254,15 @@ class InputEncoder:
         for start in range(0, len(names), _BLOCK):  # a block of columns at a time
             block = sample[:, start : start + _BLOCK]
             block = block.toarray() if sp.issparse(block) else block
+            methods = self.scalings_[start : start + _BLOCK]
+            if not fill and not with_knots and _all_finite(block):
+                # nothing measured (no scaling, no medians) and nothing missing: the
+                # checks below would find nothing, and the statistics are constants
+                n_block = block.shape[1]
+                nothing = np.zeros((1, n_block), dtype=bool)
+                parts.append(numeric_stats(np.zeros((1, n_block)), nothing, methods, False, False))
+                missing_parts.append(np.zeros(n_block, dtype=bool))
+                continue
             # Statistics of the float32 values the network reads, whatever X's dtype.
             block = np.asarray(block, dtype=np.float32).astype(np.float64)
             missing = np.isnan(block)
@@ -264,7 +275,7 @@ class InputEncoder:
                     f"Column {names[start + j]!r} holds infinite values; replace them (for "
                     "example by NaN, which is imputed) before fitting."
                 )
-            methods = resolve_auto(block, missing, self.scalings_[start : start + _BLOCK])
+            methods = resolve_auto(block, missing, methods)
             self.scalings_[start : start + _BLOCK] = methods
             parts.append(numeric_stats(block, missing, methods, with_knots, medians=fill))
             missing_parts.append(missing.any(axis=0))
@@ -590,3 +601,15 @@ def _declared_categorical(spec: Any, X: Any, n_features: int) -> np.ndarray:
             mask[names.index(name)] = True
         return mask
     raise ValueError(f"categorical_features must hold names, indices or booleans; got {spec!r}.")
+
+
+def _all_columns(index: np.ndarray, n_columns: int) -> bool:
+    """Whether ``index`` takes every column in order (``X[:, index]`` is then X)."""
+    return len(index) == n_columns and bool(np.array_equal(index, np.arange(n_columns)))
+
+
+def _all_finite(block: Any) -> bool:
+    """Whether every value of a dense block is finite as float32, the values the network
+    reads (from their sum, one pass; a sum that overflows says no, to be safe)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.asarray(block, dtype=np.float32).sum()))

@@ -304,6 +304,33 @@ _EXACT = 2.0**53
 """Integer class labels below this size compare exactly as float64."""
 
 
+_PROBE_ROWS = 64
+"""Rows of the label matrix first looked at for fractions: most regression columns show
+one there, which spares them the search for integers (and their range) in every row."""
+
+
+def _shifted(block: np.ndarray, shift: np.ndarray) -> torch.Tensor:
+    """``block - shift`` in float64, a missing label (NaN) as 0 (the shift)."""
+    shifted = torch.from_numpy(np.subtract(block, shift, dtype=np.float64))
+    return shifted.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+
+
+def _nanmean(block: np.ndarray) -> np.ndarray:
+    """``np.nanmean(block, axis=0)``, the same values, without numpy's masked copy.
+
+    A float block is copied with its NaN set to 0 by torch (numpy's ``copyto`` with a
+    random mask of missing labels branches on every value) and summed and divided as
+    ``nanmean`` does.
+    """
+    if block.dtype.kind != "f" or block.dtype.itemsize < 4:
+        return np.nanmean(block, axis=0)
+    values = np.array(block, copy=True)  # the layout of block, as nanmean's copy
+    torch.from_numpy(values).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+    present = np.sum(~np.isnan(block), axis=0, dtype=np.intp)
+    total = np.sum(values, axis=0)
+    return np.true_divide(total, present, out=total, casting="unsafe")
+
+
 def _row_chunks(n_rows: int, n_columns: int) -> list[slice]:
     step = max(1, _CHUNK_VALUES // max(1, n_columns))
     return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
@@ -331,7 +358,7 @@ class _MatrixSummary:
         chunks = _row_chunks(n_rows, n_columns)
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # a column without labels
-            first = np.round(np.nanmean(matrix[chunks[0]], axis=0))
+            first = np.round(_nanmean(matrix[chunks[0]]))
         # Where the shift is a label value of the column (it has labels in the first
         # rows) small enough that subtracting it keeps fractions, the integers and
         # the range of the labels are known; elsewhere the task's encoder decides.
@@ -343,19 +370,32 @@ class _MatrixSummary:
         fractions = torch.zeros(n_columns, dtype=torch.float64)
         low = torch.full((n_columns,), math.inf, dtype=torch.float64)
         high = torch.full((n_columns,), -math.inf, dtype=torch.float64)
+        if kinds:  # a fraction in the first rows settles a column: not integral
+            probe = _shifted(matrix[: min(n_rows, _PROBE_ROWS)], shift)
+            fractions = probe.frac().abs_().amax(dim=0)
         for rows in chunks:
             block = matrix[rows]
             if block.dtype.kind == "f":
                 nan = torch.from_numpy(np.isnan(block)).view(torch.uint8)
                 missing += nan.sum(dim=0, dtype=torch.int64)
-            shifted = torch.from_numpy(np.subtract(block, shift, dtype=np.float64))
-            shifted.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+            shifted = _shifted(block, shift)
             sums += shifted.sum(dim=0)
             squares += (shifted * shifted).sum(dim=0)
             if kinds:  # a missing label counts as the shift, between low and high
-                fractions = torch.maximum(fractions, shifted.frac().abs_().amax(dim=0))
-                low = torch.minimum(low, shifted.amin(dim=0))
-                high = torch.maximum(high, shifted.amax(dim=0))
+                # only the columns without a fraction so far: the others are not
+                # integral whatever their other labels, and their range is not used
+                open_ = torch.nonzero(fractions == 0).flatten()
+                if len(open_) == n_columns:
+                    fractions = torch.maximum(fractions, shifted.frac().abs_().amax(dim=0))
+                    low = torch.minimum(low, shifted.amin(dim=0))
+                    high = torch.maximum(high, shifted.amax(dim=0))
+                elif len(open_):
+                    part = shifted[:, open_]
+                    fractions[open_] = torch.maximum(
+                        fractions[open_], part.frac().abs_().amax(dim=0)
+                    )
+                    low[open_] = torch.minimum(low[open_], part.amin(dim=0))
+                    high[open_] = torch.maximum(high[open_], part.amax(dim=0))
         counts = n_rows - missing
         safe = counts.clamp(min=1).to(torch.float64)
         offset = sums / safe
@@ -363,6 +403,7 @@ class _MatrixSummary:
         self.finite = (torch.isfinite(sums) & torch.isfinite(squares)).numpy()
         self.mean = shift + offset.numpy()
         self.std = (squares / safe - offset * offset).clamp(min=0.0).sqrt().numpy()
+        # ``low`` and ``high`` hold the range of the integral columns only
         self.integral = (fractions == 0).numpy() & kinds
         self.low, self.high = shift + low.numpy(), shift + high.numpy()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,136 @@ def test_task_outputs_make_per_task_views_on_demand():
     for name, value in outputs.items():
         torch.testing.assert_close(value, expected[name])
     assert list(dict(heads([z] * 4))) == heads.task_names
+
+
+# -- per-fit set-up: the label matrix's summary and X's input statistics -------------
+def _plain_summary(matrix, first_rows):
+    """The summary of a label matrix in one plain pass over every column and row (no
+    probe, no column left out; the shift from ``first_rows``): what _MatrixSummary
+    must give."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the column without labels
+        first = np.round(np.nanmean(matrix[first_rows], axis=0))
+    shift = np.nan_to_num(first, nan=0.0, posinf=0.0, neginf=0.0)
+    shifted = np.nan_to_num(np.subtract(matrix, shift, dtype=np.float64), nan=0.0,
+                            posinf=np.inf, neginf=-np.inf)  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        fractions = np.abs(shifted - np.trunc(shifted)).max(axis=0)
+    return {
+        "known_range": np.isfinite(first) & (np.abs(first) < 2.0**50),
+        "integral": fractions == 0,
+        "low": shift + shifted.min(axis=0),
+        "high": shift + shifted.max(axis=0),
+    }
+
+
+def _summary_matrix(dtype=np.float64, order="C"):
+    rng = np.random.default_rng(3)
+    n = 300
+    late_fraction = np.arange(n, dtype=float) % 3  # integers up to row 250, then 0.5
+    late_fraction[250] = 0.5
+    columns = [
+        rng.normal(size=n),  # a fraction in the first rows
+        rng.integers(0, 2, n).astype(float),  # binary
+        late_fraction,  # integral in the probe and the first chunks, not in all
+        rng.integers(-3, 3, n).astype(float),
+        np.where(np.arange(n) == 200, np.inf, 1.0),  # an infinite label, late
+        np.full(n, np.nan),  # no label
+    ]
+    y = np.column_stack(columns)
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[:, 2][250] = 0.5
+    return np.asarray(y, dtype=dtype, order=order)
+
+
+@pytest.mark.parametrize("chunk_values", [None, 60])
+@pytest.mark.parametrize("dtype, order", [(np.float64, "C"), (np.float32, "C"), (np.float64, "F")])
+def test_label_summary_finds_integers_and_ranges_as_a_plain_pass(
+    chunk_values, dtype, order, monkeypatch
+):
+    """The summary looks for integers only in the columns without a fraction so far
+    (most regression columns show one in the first rows): the integral columns and
+    their ranges are those of a pass over every value, also when a fraction appears
+    only after the first rows and chunks."""
+    from sklearn_mtl import _task_encoding
+
+    if chunk_values is not None:  # chunks of 10 rows: the fraction is in a late chunk
+        monkeypatch.setattr(_task_encoding, "_CHUNK_VALUES", chunk_values)
+    matrix = _summary_matrix(dtype, order)
+    summary = _task_encoding._MatrixSummary(matrix, kinds=True)
+    reference = _plain_summary(matrix, _task_encoding._row_chunks(*matrix.shape)[0])
+    np.testing.assert_array_equal(summary.known_range, reference["known_range"])
+    np.testing.assert_array_equal(summary.integral, reference["integral"])
+    assert summary.integral.tolist() == [False, True, False, True, False, True]
+    for j in np.flatnonzero(reference["integral"] & reference["known_range"]):
+        assert summary.low[j] == reference["low"][j]
+        assert summary.high[j] == reference["high"][j]
+    present = ~np.isnan(matrix)
+    np.testing.assert_array_equal(summary.counts, present.sum(axis=0))
+    assert summary.finite.tolist() == [True, True, True, True, False, True]
+    for j in range(4):
+        column = matrix[present[:, j], j].astype(np.float64)
+        assert summary.mean[j] == pytest.approx(column.mean(), rel=1e-12)
+        assert summary.std[j] == pytest.approx(column.std(), rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype, order", [(np.float64, "C"), (np.float32, "C"), (np.float64, "F")])
+def test_label_summary_shift_is_numpys_nanmean(dtype, order):
+    """The first rows' mean (the summary's shift) is np.nanmean's, to the last bit."""
+    from sklearn_mtl._task_encoding import _nanmean
+
+    rng = np.random.default_rng(1)
+    block = rng.normal(3.0, 100.0, size=(500, 7))
+    block[rng.random(block.shape) < 0.4] = np.nan
+    block[:, 5] = np.nan
+    block[10, 6] = np.inf
+    block = np.asarray(block, dtype=dtype, order=order)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmean(block, axis=0)
+    with np.errstate(invalid="ignore"):
+        got = _nanmean(block)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("kind", ["finite", "nan", "huge", "frame"])
+def test_input_statistics_without_scaling_skip_no_check(kind, monkeypatch):
+    """With numeric_scaling=None and no category the input encoder measures nothing
+    when X is finite (a sum tells it); it gives what the full pass gives: the missing
+    flags, the constant statistics and the errors (a float64 value beyond float32)."""
+    import pandas as pd
+
+    from sklearn_mtl import _input
+    from sklearn_mtl._input import InputEncoder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4))
+    if kind == "nan":
+        X[3, 2] = np.nan
+    if kind == "huge":
+        X[7, 1] = 1e300
+    data = pd.DataFrame(X, columns=list("abcd")) if kind == "frame" else X.astype(
+        np.float64 if kind == "huge" else np.float32
+    )  # fmt: skip
+
+    def fitted(full_pass):
+        if full_pass:
+            monkeypatch.setattr(_input, "_all_finite", lambda block: False)
+        try:
+            return InputEncoder(numeric_scaling=None).fit(data)
+        except ValueError as error:
+            return str(error)
+        finally:
+            monkeypatch.undo()
+
+    fast, full = fitted(False), fitted(True)
+    if kind == "huge":
+        assert fast == full
+        assert "infinite" in fast
+        return
+    np.testing.assert_array_equal(fast.missing_, full.missing_)
+    assert fast.missing_.tolist() == [False, False, kind == "nan", False]
+    assert fast.stats_.keys() == full.stats_.keys()
+    for key in full.stats_:
+        np.testing.assert_array_equal(fast.stats_[key], full.stats_[key])
+    assert fast.scalings_ == full.scalings_
