@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -246,7 +247,9 @@ class MultiTaskLoss(nn.Module):
         """
         if sample_weight is None and self.complete_labels and not self.class_weighted:
             return self._complete_task_losses(outputs, targets, stats, records)
-        weight = (~torch.isnan(targets)).to(targets.dtype)
+        weight = ~torch.isnan(targets)  # a label mask multiplies as 1.0 and 0.0 do
+        if sample_weight is not None or self.class_weighted:
+            weight = weight.to(targets.dtype)
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
         clean = torch.nan_to_num(targets, nan=0.0)
@@ -255,7 +258,7 @@ class MultiTaskLoss(nn.Module):
             weight[:, column] = weight[:, column] * table[clean[:, column].long()]
         elementwise = self._elementwise_losses(outputs, clean, targets)
         numerators = self._per_task_grouped((elementwise * self.grouped(weight)).sum(dim=0))
-        weight_sums = self._per_task(weight.sum(dim=0))
+        weight_sums = self._per_task(weight.sum(dim=0, dtype=targets.dtype))
         if stats is not None:
             _add_loss_sums(stats, weight_sums, numerators)
         if records is not None:
@@ -357,9 +360,10 @@ class EpochPredictions:
     The running scores count each kind's ``running_prediction`` (a class index, 0/1,
     or the regression output): per target column, the hits (classification), or the
     sums of y, of y² and of squared errors (regression, for R²). With few target
-    columns the batches' predictions and targets are kept (a few copies per batch)
-    and reduced once at the epoch's end, instead of with several small operations per
-    batch; with many (``STREAM_COLUMNS``) each batch is reduced as it comes.
+    columns the batches' predictions and targets are kept (the batches' own tensors,
+    detached: no copy per batch) and reduced at the epoch's end, a chunk of rows at a
+    time, instead of with several small operations per batch; with many
+    (``STREAM_COLUMNS``) each batch is reduced as it comes.
 
     Parameters
     ----------
@@ -385,9 +389,13 @@ class EpochPredictions:
         self.n_rows = n_rows
         if self.stream:
             self.sums = torch.zeros(4, n_targets, device=device)  # in grouped column order
-        else:
-            self.predictions = torch.empty(n_rows, n_targets, device=device)
-            self.targets = torch.empty(n_rows, n_targets, device=device)
+        # kept batches (not streamed): predictions in grouped column order, targets
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._kept_stops: list[int] = []
+        self._column_order: torch.Tensor | None = None  # when not in order
+        self._dtype = torch.get_default_dtype()
+        self._device = device
+        self.n_targets = n_targets
         self.weights = torch.empty(n_rows, device=device) if weighted else None
         self.raw: dict[str, torch.Tensor] = {}  # raw outputs of the host-scored tasks
         self.raw_targets: dict[str, torch.Tensor] = {}  # and their targets
@@ -432,12 +440,12 @@ class EpochPredictions:
         if self.stream:
             block = block.to(self.sums.dtype)
             _add_sums(self.sums, block, loss.grouped(targets), weights, self._kind_columns(loss))
-        elif loss.columns_in_order:
-            self.predictions[rows] = block
-            self.targets[rows] = targets
-        else:
-            self.predictions[rows][:, loss.column_order] = block.to(self.predictions.dtype)
-            self.targets[rows] = targets
+        else:  # detached: a kept output would keep the step's graph alive
+            block = block.detach() if block.requires_grad else block
+            self._kept.append((block.to(self._dtype), targets.to(self._dtype)))
+            self._kept_stops.append(rows.stop)
+            if not loss.columns_in_order:
+                self._column_order = loss.column_order
         for spec in loss.scored_specs:
             output = outputs[spec.name]
             if spec.name not in self.raw:
@@ -448,6 +456,41 @@ class EpochPredictions:
         if weights is not None:
             self.weights[rows] = weights  # type: ignore[index]
         self.count = rows.stop
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        """The kept batches' predictions, ``(count, n_targets)`` in column order."""
+        return self._rows(0, self.count)[0]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """The kept batches' targets, ``(count, n_targets)``."""
+        return self._rows(0, self.count)[1]
+
+    def _rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept predictions (in column order) and targets of rows ``start:stop``."""
+        if self.stream:
+            raise AttributeError("A streamed EpochPredictions keeps no batch.")
+        first = bisect.bisect_right(self._kept_stops, start)
+        pieces: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for index in range(first, len(self._kept)):
+            begin = self._kept_stops[index - 1] if index else 0
+            if begin >= stop:
+                break
+            block, targets = self._kept[index]
+            rows = slice(max(start, begin) - begin, min(stop, self._kept_stops[index]) - begin)
+            pieces.append((block[rows], targets[rows]))
+        if not pieces:
+            empty = torch.empty(0, self.n_targets, dtype=self._dtype, device=self._device)
+            return empty, empty
+        blocks, targets = (
+            torch.cat(part) if len(part) > 1 else part[0] for part in zip(*pieces, strict=True)
+        )
+        if self._column_order is not None:  # back from the grouped order
+            ordered = torch.empty_like(blocks)
+            ordered[:, self._column_order] = blocks
+            blocks = ordered
+        return blocks, targets
 
     def host_scores(self, specs: Sequence[TaskLossSpec]) -> dict[int, float]:
         """The epoch's score of each task with a ``scorer``, by task index."""
@@ -476,14 +519,15 @@ class EpochPredictions:
                 per_column = torch.empty_like(per_column)
                 per_column[:, loss.column_order] = self.sums
         else:
-            n_columns = self.predictions.shape[1]
-            per_column = self.predictions.new_zeros(4, n_columns)
+            n_columns = self.n_targets
+            per_column = torch.zeros(4, n_columns, dtype=self._dtype, device=self._device)
             kinds = self._kind_columns(loss)
             step = chunk_rows or max(1, (1 << 18) // max(1, n_columns))
             for start in range(0, self.count, step):
-                rows = slice(start, min(start + step, self.count))
-                weights = None if self.weights is None else self.weights[rows]
-                _add_sums(per_column, self.predictions[rows], self.targets[rows], weights, kinds)
+                stop = min(start + step, self.count)
+                predictions, targets = self._rows(start, stop)
+                weights = None if self.weights is None else self.weights[start:stop]
+                _add_sums(per_column, predictions, targets, weights, kinds)
         hit_sums, sums, squares, errors = (loss._per_task(row) for row in per_column)
         regression = loss.is_regression
         zero = hit_sums.new_zeros(())
@@ -509,10 +553,17 @@ def _add_sums(
     ``nansum`` skipping the missing labels (NaN targets)."""
     row_weights = None if weights is None else weights[:, None]
     for first, index in kinds:
-        predicted, target = predictions[:, index], targets[:, index]
+        every = isinstance(index, slice) and index == slice(None)  # no view, no scatter
+        predicted, target = (
+            (predictions, targets) if every else (predictions[:, index], targets[:, index])
+        )
         if first == 0:  # hits: a missing label (NaN) equals no prediction
             hits = (predicted == target).to(target.dtype)
-            sums[0, index] += (hits if row_weights is None else hits * row_weights).sum(0)
+            hit_sums = (hits if row_weights is None else hits * row_weights).sum(0)
+            if every:
+                sums[0].add_(hit_sums)
+            else:
+                sums[0, index] += hit_sums
             continue
         squared = (predicted - target).square_()
         square = target * target
@@ -524,9 +575,13 @@ def _add_sums(
             )
         # a NaN or infinite prediction, labelled or not, makes the error NaN
         poisoned = predicted.sum(dim=0) * 0.0
-        sums[1:, index] += torch.stack(
+        moments = torch.stack(
             [target.nansum(dim=0), square.nansum(dim=0), squared.nansum(dim=0) + poisoned]
         )
+        if every:
+            sums[1:].add_(moments)
+        else:
+            sums[1:, index] += moments
 
 
 def _columns_index(

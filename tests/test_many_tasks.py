@@ -498,3 +498,62 @@ def test_input_statistics_without_scaling_skip_no_check(kind, monkeypatch):
     for key in full.stats_:
         np.testing.assert_array_equal(fast.stats_[key], full.stats_[key])
     assert fast.scalings_ == full.scalings_
+
+
+# -- per-step records: fewer tensor operations, the same values ----------------------
+def test_unit_base_weights_skip_a_product_and_follow_changes():
+    """With every base weight 1.0 the fixed weighting sums ``loss * present`` (the same
+    values and gradients as with the product); the check follows an in-place change
+    of the weights and a loaded state."""
+    from sklearn_mtl.weighting import FixedWeighting
+
+    losses = torch.tensor([0.5, float("nan"), 2.0, 3.0], requires_grad=True)
+    present = torch.tensor([True, False, True, True])
+    weighting = FixedWeighting().build(torch.ones(4))
+    assert weighting.unit_base_weights()
+    total = weighting.fixed_weighted_loss(losses, present)
+    (gradient,) = torch.autograd.grad(total, losses)
+    reference = (torch.ones(4) * losses * present).sum()
+    (expected,) = torch.autograd.grad(reference, losses)
+    assert torch.equal(total, reference) or (total.isnan() and reference.isnan())
+    torch.testing.assert_close(gradient, expected, equal_nan=True, rtol=0, atol=0)
+
+    clean = losses.detach().nan_to_num()
+    weighting.base_weights.mul_(2.0)  # in place: the version counter moves
+    assert not weighting.unit_base_weights()
+    assert float(weighting.fixed_weighted_loss(clean, present)) == 2.0 * (0.5 + 2.0 + 3.0)
+    weighting.load_state_dict({**weighting.state_dict(), "base_weights": torch.ones(4)})
+    assert weighting.unit_base_weights()
+    assert float(weighting.weigh(clean, present)[0]) == 0.5 + 2.0 + 3.0
+
+
+def test_kept_epoch_predictions_are_detached_and_read_by_rows():
+    """The kept batches hold no autograd graph, and any range of rows reads back what
+    was added, across batches and in column order."""
+    from sklearn_mtl._losses import EpochPredictions, MultiTaskLoss, TaskLossSpec
+    from sklearn_mtl.weighting import FixedWeighting
+
+    specs = [
+        TaskLossSpec("r0", "regression", 0, 1),
+        TaskLossSpec("b", "binary", 1, 2),
+        TaskLossSpec("r1", "regression", 2, 3),
+    ]
+    loss = MultiTaskLoss(specs, FixedWeighting().build(torch.ones(3)))
+    assert not loss.columns_in_order  # the two regression columns are grouped
+    recorder = EpochPredictions(25, 3, torch.device("cpu"), weighted=False, stream=False)
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.ones(1, requires_grad=True)
+    added = []
+    for rows in (10, 10, 5):
+        outputs = {s.name: torch.randn(rows, 1, generator=generator) * weight for s in specs}
+        targets = torch.randn(rows, 3, generator=generator)
+        recorder.add(loss, outputs, targets, None)
+        binary = (outputs["b"] > 0).float()
+        added.append((torch.cat([outputs["r0"], binary, outputs["r1"]], 1).detach(), targets))
+    assert all(not block.requires_grad for block, _ in recorder._kept)
+    predictions = torch.cat([p for p, _ in added])
+    targets = torch.cat([t for _, t in added])
+    for start, stop in [(0, 25), (3, 17), (10, 20), (24, 25)]:
+        got_predictions, got_targets = recorder._rows(start, stop)
+        assert torch.equal(got_predictions, predictions[start:stop])
+        assert torch.equal(got_targets, targets[start:stop])

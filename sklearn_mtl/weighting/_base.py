@@ -176,7 +176,20 @@ class WeightingModule(nn.Module):
         Every method reports it (not its own objective), so that training losses are
         comparable across methods and with the validation loss.
         """
+        if self.unit_base_weights():  # 1.0 * loss is the loss: the same values
+            return (losses * present).sum()
         return (self.base_weights * losses * present).sum()
+
+    def unit_base_weights(self) -> bool:
+        """Whether every base weight is 1.0 (the default), checked again only when
+        ``base_weights`` changed (loaded, set in place: its version counter) or was
+        replaced."""
+        weights = self.base_weights
+        key = (id(weights), weights._version)
+        if self.__dict__.get("_unit_key") != key:
+            self.__dict__["_unit"] = bool((weights == 1.0).all())
+            self.__dict__["_unit_key"] = key
+        return self.__dict__["_unit"]
 
     def record(self, weights: torch.Tensor, present: torch.Tensor | None = None) -> None:
         """Accumulate the effective task weights of a step (no host synchronisation).
@@ -314,7 +327,7 @@ class _FixedWeightingModule(LossLevelWeighting):
     def weigh(
         self, losses: torch.Tensor, present: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.base_weights * losses * present).sum(), self.base_weights
+        return self.fixed_weighted_loss(losses, present), self.base_weights
 
     def reported_loss(
         self, losses: torch.Tensor, present: torch.Tensor, objective: torch.Tensor
