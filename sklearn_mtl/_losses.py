@@ -478,8 +478,10 @@ class EpochPredictions:
             if begin >= stop:
                 break
             block, targets = self._kept[index]
-            rows = slice(max(start, begin) - begin, min(stop, self._kept_stops[index]) - begin)
-            pieces.append((block[rows], targets[rows]))
+            low, high = max(start, begin) - begin, min(stop, self._kept_stops[index]) - begin
+            if low or high < len(block):  # only the first and last batch may be cut
+                block, targets = block[low:high], targets[low:high]
+            pieces.append((block, targets))
         if not pieces:
             empty = torch.empty(0, self.n_targets, dtype=self._dtype, device=self._device)
             return empty, empty
