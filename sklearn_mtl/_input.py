@@ -25,6 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _data
+from ._column_kinds import CATEGORY as _CATEGORY
+from ._column_kinds import NUMBER as _NUMBER
+from ._column_kinds import STRING as _STRING
+from ._column_kinds import column_kind as _column_kind
 from ._data import gather_rows, is_row_streamable
 from ._scaling import (
     FITTED_SCALINGS,
@@ -40,7 +44,6 @@ __all__ = ["SCALINGS", "ColumnSpec", "InputEncoder", "is_table"]
 _STATS_ROWS = 100_000  # at most this many (random) rows measure the numeric statistics,
 _STATS_VALUES = 10_000_000  # and at most about this many values
 _BLOCK = 256  # columns whose statistics are computed at once
-_NUMBER, _BOOL, _CATEGORY, _STRING = "number", "bool", "category", "string"
 _LABELS = {_CATEGORY, _STRING}  # kinds that hold labels matched by value: interchangeable
 
 
@@ -229,7 +232,7 @@ class InputEncoder:
         else:
             sample = np.asarray(X)
             sample = sample if rows is None else sample[rows]
-            if not _all_columns(self.numeric_, sample.shape[1]):  # else a view, no copy
+            if len(self.numeric_) < sample.shape[1]:  # all numeric: X itself, no gather
                 sample = sample[:, self.numeric_]
         names = [self.columns_[j].name for j in self.numeric_]
         with_knots = "quantile" in self.scalings_
@@ -461,53 +464,6 @@ def _take_rows(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
-def _column_kind(name: Any, values: Any) -> str:
-    """The kind of a column's values, or a ValueError saying what to do with it."""
-    import pandas as pd
-    from pandas.api import types
-
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return _CATEGORY
-    if types.is_bool_dtype(dtype):
-        return _BOOL
-    if types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        _unusable(name, dtype, "datetimes")
-    if types.is_timedelta64_dtype(dtype):
-        _unusable(name, dtype, "durations")
-    if types.is_complex_dtype(dtype):
-        _unusable(name, dtype, "complex numbers")
-    if types.is_numeric_dtype(dtype):
-        return _NUMBER
-    if types.is_string_dtype(dtype) or types.is_object_dtype(dtype):
-        inferred = pd.api.types.infer_dtype(values, skipna=True)
-        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
-            return _NUMBER
-        if inferred == "boolean":
-            return _BOOL
-        if inferred in ("datetime64", "datetime", "date", "time", "period"):
-            _unusable(name, dtype, "datetimes")
-        if inferred == "timedelta":
-            _unusable(name, dtype, "durations")
-        if inferred == "complex":
-            _unusable(name, dtype, "complex numbers")
-        if inferred == "empty":
-            raise ValueError(f"Column {name!r} has no value at all (all NaN); drop it.")
-        return _STRING
-    _unusable(name, dtype, f"values of dtype {dtype}")
-    raise AssertionError  # pragma: no cover
-
-
-def _unusable(name: Any, dtype: Any, what: str) -> None:
-    hints = {
-        "datetimes": "convert it to numbers first, for example its year, month and day "
-        "(df[col].dt.year, ...) or seconds since an origin",
-        "durations": "convert it to numbers first, for example df[col].dt.total_seconds()",
-    }
-    hint = hints.get(what, "convert it to numbers or strings first, or drop it")
-    raise ValueError(f"Column {name!r} holds {what} (dtype {dtype}), which cannot be used: {hint}.")
-
-
 def _missing(values: Any) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind in "fc":
         return np.isnan(values)
@@ -601,11 +557,6 @@ def _declared_categorical(spec: Any, X: Any, n_features: int) -> np.ndarray:
             mask[names.index(name)] = True
         return mask
     raise ValueError(f"categorical_features must hold names, indices or booleans; got {spec!r}.")
-
-
-def _all_columns(index: np.ndarray, n_columns: int) -> bool:
-    """Whether ``index`` takes every column in order (``X[:, index]`` is then X)."""
-    return len(index) == n_columns and bool(np.array_equal(index, np.arange(n_columns)))
 
 
 def _all_finite(block: Any) -> bool:
