@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer
 
 from ._callbacks import BestValidScore as BestValidScore  # pickles name _net.BestValidScore
@@ -382,6 +383,7 @@ class MultiTaskNet(_DivergenceGuard):
             type(callback).on_grad_computed is not Callback.on_grad_computed
             for _, callback in self.callbacks_
         )
+        batch_listeners = self._listens_to_batches()
         self.epoch_predictions_ = EpochPredictions(
             len(iterator.data),
             int(iterator.data.targets.shape[1]),
@@ -395,10 +397,12 @@ class MultiTaskNet(_DivergenceGuard):
                 plugin.begin_epoch(len(iterator))
         try:
             for batch in iterator:
-                self.notify("on_batch_begin", batch=batch, training=training)
+                if batch_listeners:
+                    self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
                 records.add_loss(step["loss"], len(batch[1]))
-                self.notify("on_batch_end", batch=batch, training=training, **step)
+                if batch_listeners:
+                    self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
         finally:  # other callers of task_losses (diagnostics) always get the masked path
             self.criterion_.complete_labels = False
@@ -408,6 +412,21 @@ class MultiTaskNet(_DivergenceGuard):
         self.history.record(prefix + "_batch_count", batch_count)
         if training:
             self._record_relationships()
+
+    def _listens_to_batches(self) -> bool:
+        """Whether a callback implements a per-batch hook (``on_batch_begin``,
+        ``on_batch_end``, or ``on_grad_computed``, which may write to the batch's
+        record). Without one, the batch hooks are not called: skorch's own would only
+        open an empty batch record per batch, which ``on_epoch_end`` drops."""
+        hooks = ("on_batch_begin", "on_batch_end", "on_grad_computed")
+        if any(getattr(type(self), hook) is not getattr(NeuralNet, hook) for hook in hooks):
+            return True
+        return any(
+            hook in getattr(callback, "__dict__", {})
+            or getattr(type(callback), hook, None) is not getattr(Callback, hook)
+            for _, callback in self.callbacks_
+            for hook in hooks
+        )
 
     def _record_relationships(self) -> None:
         """Epoch end: each relationship plugin's hook (the gradient affinity's mean, one

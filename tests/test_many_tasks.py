@@ -557,3 +557,30 @@ def test_kept_epoch_predictions_are_detached_and_read_by_rows():
         got_predictions, got_targets = recorder._rows(start, stop)
         assert torch.equal(got_predictions, predictions[start:stop])
         assert torch.equal(got_targets, targets[start:stop])
+
+
+class _CountBatches(Callback):
+    def initialize(self):
+        self.calls = 0
+        return self
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        self.calls += 1
+        net.history.record_batch("seen", 1)
+
+
+def test_batch_hooks_run_only_for_callbacks_that_implement_them():
+    """Without a per-batch callback no batch hook is called (skorch's own would only
+    open empty batch records, which the epoch's end drops); a callback implementing
+    one gets every batch and its batch records are kept."""
+    X, y = many_regression(64, 3)
+    plain = MultiTaskNetEstimator(**FAST).fit(X, y)
+    assert not plain.net_._listens_to_batches()
+    assert all(row["batches"] == [] for row in plain.history_)
+    counter = _CountBatches()
+    counted = MultiTaskNetEstimator(**FAST, callbacks=[("count", counter)]).fit(X, y)
+    assert counted.net_._listens_to_batches()
+    n_batches = sum(row["train_batch_count"] for row in counted.history_)
+    assert dict(counted.net_.callbacks_)["count"].calls == n_batches
+    assert [len(row["batches"]) for row in counted.history_] == [2, 2]
+    np.testing.assert_array_equal(plain.predict(X), counted.predict(X))
