@@ -248,9 +248,8 @@ class MultiTaskLoss(nn.Module):
         """
         if sample_weight is None and self.complete_labels and not self.class_weighted:
             return self._complete_task_losses(outputs, targets, stats, records)
-        weight = ~torch.isnan(targets)  # a label mask multiplies as 1.0 and 0.0 do
-        if sample_weight is not None or self.class_weighted:
-            weight = weight.to(targets.dtype)
+        # a float mask: products and sums with a bool one take slower mixed-type kernels
+        weight = (~torch.isnan(targets)).to(targets.dtype)
         if sample_weight is not None:
             weight = weight * sample_weight[:, None]
         clean = torch.nan_to_num(targets, nan=0.0)
@@ -259,7 +258,7 @@ class MultiTaskLoss(nn.Module):
             weight[:, column] = weight[:, column] * table[clean[:, column].long()]
         elementwise = self._elementwise_losses(outputs, clean, targets)
         numerators = self._per_task_grouped((elementwise * self.grouped(weight)).sum(dim=0))
-        weight_sums = self._per_task(weight.sum(dim=0, dtype=targets.dtype))
+        weight_sums = self._per_task(weight.sum(dim=0))
         if stats is not None:
             _add_loss_sums(stats, weight_sums, numerators)
         if records is not None:
