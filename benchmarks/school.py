@@ -171,7 +171,7 @@ def epoch_time(dataset: Dataset, rounds: int) -> None:
                 "round": round_ + 1,
                 "median epoch s": float(np.median(epochs[1:])),
                 "CPU s / epoch": cpu / len(epochs),
-                "explained variance %": repr(explained_variance(y_test, prediction)),
+                "explained variance %": repr(float(explained_variance(y_test, prediction))),
             }
         )
     print_table(rows)
