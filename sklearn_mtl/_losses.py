@@ -320,7 +320,8 @@ class MultiTaskLoss(nn.Module):
         pieces = []
         for group, output in zip(self.groups, self.group_outputs(outputs), strict=True):
             source = with_nan if group.masked and with_nan is not None else targets
-            target = source[:, group.start : group.stop]
+            whole = group.start == 0 and group.stop == source.shape[1]  # no view needed
+            target = source if whole else source[:, group.start : group.stop]
             pieces.append(group.loss(output.to(targets.dtype), target, "none"))
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
