@@ -26,6 +26,7 @@ the seconds of fit and predict (timings are printed, never checked).
     python benchmarks/school.py --splits 10   # the usual protocol: about 11 minutes
     python benchmarks/school.py --smoke       # 8 schools, 2 epochs, 1 split: seconds
     python benchmarks/school.py --splits 10 --models 0 1 5   # some of MODELS only
+    python benchmarks/school.py --splits 10 --models 0 --task-slopes  # with task slopes
     python benchmarks/school.py --epoch-time --rounds 3      # issue 15's epoch time
 
 ``--epoch-time`` times the network of issue 15's goal instead (the previous defaults:
@@ -54,6 +55,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.architectures import TaskOffsets
 
 # the estimator's defaults before issue 18 switched them to the recipe
 PREVIOUS = {
@@ -99,12 +101,16 @@ def explained_variance(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 100 * (1 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2))
 
 
-def fit_predict(model: str, dataset: Dataset, train, test, max_epochs: int) -> np.ndarray:
+def fit_predict(
+    model: str, dataset: Dataset, train, test, max_epochs: int, task_slopes: bool = False
+) -> np.ndarray:
     """Predictions of ``model`` for the test rows, in their order."""
     X_train, X_test = dataset.X.iloc[train], dataset.X.iloc[test]
     school = dataset.stratify
     if model.startswith("multi-task net"):
         extra = {} if model == MODELS[0] else dict(PREVIOUS)
+        if task_slopes and model == MODELS[0]:
+            extra["architecture"] = TaskOffsets(task_slopes=True)
         if "early_stopping" in model:
             extra["early_stopping"] = True
         net = MultiTaskNetEstimator(
@@ -135,10 +141,12 @@ def fit_predict(model: str, dataset: Dataset, train, test, max_epochs: int) -> n
     return pipe.predict(X_test.assign(school=school[test]))
 
 
-def run(model: str, split: int, dataset: Dataset, train, test, max_epochs: int) -> dict:
+def run(
+    model: str, split: int, dataset: Dataset, train, test, max_epochs: int, task_slopes: bool
+) -> dict:
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     start = time.perf_counter()
-    prediction = fit_predict(model, dataset, train, test, max_epochs)
+    prediction = fit_predict(model, dataset, train, test, max_epochs, task_slopes)
     seconds = time.perf_counter() - start
     y_test = own_scores(dataset.y.iloc[test], dataset.stratify[test])
     score = explained_variance(y_test, prediction)
@@ -188,6 +196,11 @@ def main() -> None:
         "--epoch-time", action="store_true", help="issue 15's epoch time (see the docstring)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="fits of --epoch-time")
+    parser.add_argument(
+        "--task-slopes",
+        action="store_true",
+        help="the default net with architecture=TaskOffsets(task_slopes=True)",
+    )
     args = parser.parse_args()
     models = [MODELS[i] for i in args.models] if args.models else MODELS
     header("The school benchmark: 139 tasks with disjoint rows")
@@ -205,7 +218,7 @@ def main() -> None:
         f"75%/25% per school, max_epochs/max_iter={max_epochs}"
     )
     jobs = [  # the slowest (the default nets) first
-        delayed(run)(model, i, dataset, train, test, max_epochs)
+        delayed(run)(model, i, dataset, train, test, max_epochs, args.task_slopes)
         for model in models
         for i, (train, test) in enumerate(splits)
     ]

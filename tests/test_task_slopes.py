@@ -1,0 +1,90 @@
+"""TaskOffsets' per-task slopes (``task_slopes``) for tasks on disjoint rows (issue 18)."""
+
+import numpy as np
+import torch
+
+from sklearn_mtl import MultiTaskNetEstimator
+from sklearn_mtl.architectures import NetworkConfig, TaskHeadSpec, TaskOffsets
+
+SMALL = {"hidden_layer_sizes": (8,), "max_epochs": 4, "batch_size": 32, "random_state": 0}
+
+
+def core(estimator):
+    """The architecture's module, inside the input encoding layer and the recipe's
+    wrapper (numeric embedding) when there are."""
+    from sklearn_mtl._input_layer import EncodedInputModule
+    from sklearn_mtl.architectures._recipe import RecipeModule
+
+    module = estimator.net_.module_
+    while isinstance(module, (EncodedInputModule, RecipeModule)):
+        module = module.inner
+    return module
+
+
+def slopes_data(n_tasks=6, rows=40, seed=0):
+    """Tasks on disjoint rows whose slopes differ: a shared slope and one of each task's own."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_tasks * rows, 3))
+    task = np.repeat(np.arange(n_tasks), rows)
+    fixed = np.random.default_rng(7)  # the same tasks for every seed
+    own = fixed.normal(size=(n_tasks, 3))
+    y = np.full((len(X), n_tasks), np.nan)
+    y[np.arange(len(X)), task] = np.einsum("ij,ij->i", X, [1.0, -1.0, 0.5] + own[task])
+    return X, y, task
+
+
+def test_task_offsets_slopes_start_at_zero_and_belong_to_their_task():
+    tasks = [TaskHeadSpec("a", 1), TaskHeadSpec("b", 2)]
+    config = NetworkConfig(hidden_layer_sizes=(8,))
+    torch.manual_seed(0)
+    with_slopes = TaskOffsets(task_slopes=True).build(4, tasks, config)
+    torch.manual_seed(0)
+    without = TaskOffsets(task_slopes=False).build(4, tasks, config)
+    assert with_slopes.heads_read_input and not without.heads_read_input
+    X = torch.randn(5, 4)
+    for name in ("a", "b"):  # zero slopes: the same outputs as without them
+        torch.testing.assert_close(with_slopes(X)[name], without(X)[name])
+    # the slopes are no shared parameter (gradient weighting leaves them alone); a
+    # task's loss reaches its scale, shift and the slopes layer
+    shared = {id(p) for p in with_slopes.shared_parameters()}
+    slopes = {id(p) for p in with_slopes.slopes.parameters()}
+    assert shared.isdisjoint(slopes)
+    assert slopes <= {id(p) for p in with_slopes.task_parameters("b", X)}
+    with_slopes.slopes.weight.data[0] = 1.0  # task a's column only
+    torch.testing.assert_close(with_slopes(X)["b"], without(X)["b"])
+    assert not torch.allclose(with_slopes(X)["a"], without(X)["a"])
+
+
+def test_task_slopes_fit_tasks_whose_slopes_differ(tmp_path):
+    """Tasks on disjoint rows with slopes of their own: TaskOffsets with task slopes
+    fits them better than with a scale and a shift alone."""
+    X, y, _ = slopes_data(n_tasks=6, rows=40)
+    X_test, y_test, task_test = slopes_data(n_tasks=6, rows=40, seed=1)
+    truth = y_test[np.arange(len(X_test)), task_test]
+    scores = {}
+    for slopes in (True, False):
+        est = MultiTaskNetEstimator(
+            architecture=TaskOffsets(task_slopes=slopes),
+            hidden_layer_sizes=(16,),
+            max_epochs=40,
+            batch_size=32,
+            lr=1e-2,
+            early_stopping=False,
+            numeric_embedding=None,
+            random_state=0,
+        ).fit(X, y)
+        own = np.asarray(est.predict(X_test))[np.arange(len(X_test)), task_test]
+        scores[slopes] = 1 - np.mean((own - truth) ** 2) / np.var(truth)
+        if slopes:  # the slopes are saved and loaded with the network
+            est.save(tmp_path / "slopes.mtl")
+            loaded = MultiTaskNetEstimator.load(tmp_path / "slopes.mtl")
+            np.testing.assert_array_equal(loaded.predict(X_test), est.predict(X_test))
+    assert scores[True] > 0.9
+    assert scores[True] > scores[False] + 0.05
+
+
+def test_auto_architecture_keeps_task_offsets_without_slopes():
+    """The default stays two numbers per task (task_slopes is off by default)."""
+    X, y, _ = slopes_data(n_tasks=4, rows=20)
+    est = MultiTaskNetEstimator(**SMALL, architecture="auto").fit(X, y)
+    assert core(est).slopes is None
