@@ -1,6 +1,7 @@
 """TaskOffsets' per-task slopes (``task_slopes``) for tasks on disjoint rows (issue 18)."""
 
 import numpy as np
+import pytest
 import torch
 
 from sklearn_mtl import MultiTaskNetEstimator
@@ -88,3 +89,10 @@ def test_auto_architecture_keeps_task_offsets_without_slopes():
     X, y, _ = slopes_data(n_tasks=4, rows=20)
     est = MultiTaskNetEstimator(**SMALL, architecture="auto").fit(X, y)
     assert core(est).slopes is None
+
+
+def test_task_slopes_must_be_a_bool():
+    with pytest.raises(ValueError, match="task_slopes"):
+        TaskOffsets(task_slopes="yes").build(
+            3, [TaskHeadSpec("a", 1)], NetworkConfig(hidden_layer_sizes=(4,))
+        )

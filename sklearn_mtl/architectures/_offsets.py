@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -133,10 +134,13 @@ class TaskOffsets(Architecture):
     Linear(in_features=3, out_features=1, bias=True)
     """
 
+    _parameter_constraints: ClassVar[dict] = {"task_slopes": ["boolean"]}
+
     def __init__(self, task_slopes: bool = False):
         self.task_slopes = task_slopes
 
     def build(
         self, n_features: int, tasks: Sequence[TaskHeadSpec], config: NetworkConfig
     ) -> TaskOffsetsModule:
-        return TaskOffsetsModule(n_features, tasks, config, task_slopes=bool(self.task_slopes))
+        self._validate_params()
+        return TaskOffsetsModule(n_features, tasks, config, task_slopes=self.task_slopes)
