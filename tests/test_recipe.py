@@ -278,12 +278,7 @@ def test_bad_early_stopping_value_raises():
 def core(estimator):
     """The architecture's module, inside the input encoding layer and the recipe's
     wrapper (numeric embedding) when there are."""
-    from sklearn_mtl._input_layer import EncodedInputModule
-
-    module = estimator.net_.module_
-    while isinstance(module, (EncodedInputModule, RecipeModule)):
-        module = module.inner
-    return module
+    return estimator.net_.module_.unwrap()[0]
 
 
 def test_auto_architecture_picks_task_offsets_for_disjoint_rows(tmp_path):

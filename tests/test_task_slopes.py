@@ -13,13 +13,7 @@ SMALL = {"hidden_layer_sizes": (8,), "max_epochs": 4, "batch_size": 32, "random_
 def core(estimator):
     """The architecture's module, inside the input encoding layer and the recipe's
     wrapper (numeric embedding) when there are."""
-    from sklearn_mtl._input_layer import EncodedInputModule
-    from sklearn_mtl.architectures._recipe import RecipeModule
-
-    module = estimator.net_.module_
-    while isinstance(module, (EncodedInputModule, RecipeModule)):
-        module = module.inner
-    return module
+    return estimator.net_.module_.unwrap()[0]
 
 
 def slopes_data(n_tasks=6, rows=40, seed=0):
