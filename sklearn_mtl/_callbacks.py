@@ -23,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, EarlyStopping
 from tqdm.auto import tqdm
 
+from ._net_guard import copy_state
 from .tasks import DEFAULT_METRICS
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -274,13 +275,21 @@ class BestValidScore(EarlyStopping):
         if self.monitor not in net.history[-1]:
             return
         best_before = self.best_epoch_
+        # skorch would deepcopy the state dict at each improvement: copied here into
+        # the tensors kept at the last one instead (copy_state)
+        load_best, self.load_best = self.load_best, False
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
             self.stopped_ = True
             raise
         finally:
-            net.history.record(f"{self.monitor}_best", bool(self.best_epoch_ != best_before))
+            self.load_best = load_best
+            improved = bool(self.best_epoch_ != best_before)
+            if improved and load_best:
+                kept = getattr(self, "best_model_weights_", None)
+                self.best_model_weights_ = copy_state(net.module_.state_dict(), kept)
+            net.history.record(f"{self.monitor}_best", improved)
 
     def on_train_end(self, net, **kwargs):
         # No finished epoch (a non-finite loss or Ctrl-C in the first one): nothing to

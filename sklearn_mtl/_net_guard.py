@@ -33,23 +33,13 @@ class _DivergenceGuard(NeuralNet):
     finite_steps_: torch.Tensor
 
     def _keep_good_state(self) -> None:
-        """Copy the weights (on their device): the state to return to after a NaN.
-
-        Each epoch copies into the tensors of the state kept at the last one (one
-        ``_foreach_copy_``) when the layout is the same, instead of cloning anew."""
-        current = {"module": self.module_.state_dict(), "criterion": self.criterion_.state_dict()}
-        good = getattr(self, "last_good_state_", None)
-        if good is not None and all(_same_layout(good[k], current[k]) for k in current):
-            for key, state in current.items():
-                if state:
-                    torch._foreach_copy_(list(good[key].values()), list(state.values()))
-        else:
-            good = {
-                key: {k: v.detach().clone() for k, v in state.items()}
-                for key, state in current.items()
-            }
-            self.last_good_state_ = good
-        good["epoch"] = len(self.history)
+        """Copy the weights (on their device): the state to return to after a NaN."""
+        good = getattr(self, "last_good_state_", None) or {}
+        self.last_good_state_ = {
+            "module": copy_state(self.module_.state_dict(), good.get("module")),
+            "criterion": copy_state(self.criterion_.state_dict(), good.get("criterion")),
+            "epoch": len(self.history),
+        }
 
     def _check_finite(self, losses: np.ndarray, present: np.ndarray) -> None:
         """Raise :class:`NonFiniteLossError` (after restoring good weights) on NaN/inf."""
@@ -97,6 +87,33 @@ class _DivergenceGuard(NeuralNet):
             "state was reset. Lower the learning rate (lr), standardise X, or check "
             "these tasks' labels."
         )
+
+
+def copy_state(
+    state: dict[str, torch.Tensor], kept: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """A copy of a state dict's tensors, on their device.
+
+    When ``kept`` (an earlier copy) has the same names, shapes, dtypes and devices, the
+    tensors are copied into its tensors (one ``_foreach_copy_``) and ``kept`` is
+    returned; otherwise they are cloned anew. A fraction of ``copy.deepcopy(state)``'s
+    cost: 0.02 against 0.16 ms for a periodic embedding of 21 columns and two linear
+    layers (timeit, one thread).
+
+    Examples
+    --------
+    >>> import torch
+    >>> state = {"w": torch.ones(2)}
+    >>> kept = copy_state(state)
+    >>> state["w"] += 1
+    >>> copy_state(state, kept) is kept, kept["w"].tolist()
+    (True, [2.0, 2.0])
+    """
+    if kept is not None and _same_layout(kept, state):
+        if state:
+            torch._foreach_copy_(list(kept.values()), list(state.values()))
+        return kept
+    return {name: tensor.detach().clone() for name, tensor in state.items()}
 
 
 def _same_layout(kept: dict, state: dict) -> bool:
