@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator
-from sklearn_mtl._net_guard import NonFiniteLossError
+from sklearn_mtl._net_guard import NonFiniteLossError, copy_state
 
 pytest.importorskip("safetensors")
 
@@ -322,3 +322,15 @@ def test_memmap_and_row_sliceable_X_are_read_batch_by_batch(tmp_path, monkeypatc
         MultiTaskNetEstimator(**params).fit(memmap, y)
     with pytest.raises(ValueError, match="expecting 6 features"):
         streamed.predict(np.memmap(tmp_path / "X2.f64", dtype=np.float64, mode="w+", shape=(4, 3)))
+
+
+def test_copy_state_copies_in_place_only_into_the_same_layout():
+    state = {"w": torch.ones(2, 3), "steps": torch.tensor(4)}
+    kept = copy_state(state)
+    assert kept["w"].data_ptr() != state["w"].data_ptr()  # a copy, not the live tensor
+    state["w"] += 1
+    assert copy_state(state, kept) is kept and kept["w"].eq(2).all()
+    for changed in ({"w": torch.ones(3, 2), "steps": torch.tensor(4)}, {"w": torch.ones(2, 3)}):
+        fresh = copy_state(changed, kept)  # another shape, or other names: cloned anew
+        assert fresh is not kept and list(fresh) == list(changed)
+        assert kept["w"].eq(2).all()  # the earlier copy is left as it was
