@@ -19,6 +19,7 @@ from types import FrameType
 import joblib
 import numpy as np
 import sklearn
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, EarlyStopping
 from tqdm.auto import tqdm
@@ -266,6 +267,9 @@ class BestValidScore(EarlyStopping):
     improved by more than the threshold (the last such epoch is the one whose weights
     are restored). ``stopped_`` tells whether it ended the fit.
     """
+
+    load_best: bool
+    best_model_weights_: dict[str, torch.Tensor] | None
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
