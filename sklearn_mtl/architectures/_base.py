@@ -31,6 +31,7 @@ __all__ = [
     "check_task_specs",
     "decayed_parameters",
     "make_mlp",
+    "zero_linear",
 ]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -142,6 +143,21 @@ def make_mlp(
     if n_out is not None:
         layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)
+
+
+def zero_linear(n_in: int, n_out: int) -> nn.Linear:
+    """A linear layer whose weights and bias start at zero: a path added to a network's
+    output (the wide path, a task's slopes) that changes nothing until it is trained.
+
+    Examples
+    --------
+    >>> zero_linear(3, 2).weight.abs().sum().item()
+    0.0
+    """
+    layer = nn.Linear(n_in, n_out)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 class MultiTaskModule(nn.Module):

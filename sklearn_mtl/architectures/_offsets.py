@@ -17,6 +17,7 @@ from ._base import (
     TaskHeadSpec,
     check_task_specs,
     make_mlp,
+    zero_linear,
 )
 
 
@@ -56,7 +57,7 @@ class TaskOffsetsModule(MultiTaskModule):
         self.shifts = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in self.widths)
         # Every task's slopes in one zero-initialised layer (one matrix product for all
         # tasks); task t reads its own columns.
-        self.slopes = _zero_linear(n_features, sum(self.widths)) if task_slopes else None
+        self.slopes = zero_linear(n_features, sum(self.widths)) if task_slopes else None
         ends = list(accumulate(self.widths))
         self.columns = [(end - n, end) for n, end in zip(self.widths, ends, strict=True)]
 
@@ -85,13 +86,6 @@ class TaskOffsetsModule(MultiTaskModule):
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return [*self.trunk.parameters(), *self.output_layers.parameters()]
-
-
-def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
-    layer = nn.Linear(n_in, n_out)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
 
 
 @register_architecture("task_offsets")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._base import TaskHeadSpec, WrapperModule
+from ._base import TaskHeadSpec, WrapperModule, zero_linear
 
 __all__ = ["PeriodicEmbedding", "RecipeModule"]
 
@@ -138,7 +138,7 @@ class RecipeModule(WrapperModule):
         self.task_names = list(self.inner.task_names)
         widths = {task.name: int(task.n_outputs) for task in tasks}
         self.wide = (
-            nn.ModuleDict({name: _zero_linear(n_features, widths[name]) for name in widths})
+            nn.ModuleDict({name: zero_linear(n_features, widths[name]) for name in widths})
             if wide
             else None
         )
@@ -214,10 +214,3 @@ class RecipeModule(WrapperModule):
         if self.ensemble_size > 1:
             params = [self.member_scale, *params]
         return params
-
-
-def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
-    layer = nn.Linear(n_in, n_out)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
