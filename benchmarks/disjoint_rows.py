@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from _common import header
 from _datasets import LOADERS, data_dir
-from sklearn.compose import make_column_transformer
+from defaults import encoder
+from school import explained_variance
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl.architectures import TaskOffsets
@@ -125,18 +125,9 @@ def splits(group: pd.Series, n_splits: int) -> list[tuple[np.ndarray, np.ndarray
     return result
 
 
-def encoder(columns: list[str], categorical: list[str]):
-    numeric = [c for c in columns if c not in categorical]
-    return make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-        (StandardScaler(), numeric),
-    )
-
-
 def score(kind: str, truth: np.ndarray, prediction: np.ndarray) -> float:
     if kind == "regression":
-        truth, prediction = truth.astype(float), prediction.astype(float)
-        return 100 * (1 - np.sum((truth - prediction) ** 2) / np.sum((truth - truth.mean()) ** 2))
+        return explained_variance(truth.astype(float), prediction.astype(float))
     return 100 * float(np.mean(truth.astype(str) == prediction.astype(str)))
 
 
@@ -156,11 +147,12 @@ def run_table(table: Table, n_splits: int, max_epochs: int) -> dict[str, list[fl
             net = MultiTaskNetEstimator(
                 tasks=tasks, random_state=0, max_epochs=max_epochs, **params
             )
-            pipe = make_pipeline(encoder(list(table.X.columns), table.categorical), net)
+            pipe = make_pipeline(encoder(table), net)
             pipe.fit(table.X.iloc[train], Y.iloc[train])
             own = pipe.predict(table.X.iloc[test]).to_numpy(dtype=object)
             scores[name].append(score(table.kind, truth, own[np.arange(len(test)), position[test]]))
-        X_group = table.X.assign(group=table.group)
+        X_group = table.X.assign(group=table.group)  # the group one-hot, for the references
+        with_group = replace(table, X=X_group, categorical=[*table.categorical, "group"])
         if table.kind == "regression":
             references = {"pooled linear": Ridge(), "HGB": HistGradientBoostingRegressor()}
         else:
@@ -169,8 +161,7 @@ def run_table(table: Table, n_splits: int, max_epochs: int) -> dict[str, list[fl
                 "HGB": HistGradientBoostingClassifier(),
             }
         for name, model in references.items():
-            columns = list(X_group.columns)
-            pipe = make_pipeline(encoder(columns, [*table.categorical, "group"]), model)
+            pipe = make_pipeline(encoder(with_group), model)
             pipe.fit(X_group.iloc[train], table.target.iloc[train])
             scores[name].append(score(table.kind, truth, pipe.predict(X_group.iloc[test])))
     return scores
