@@ -51,7 +51,9 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
         tasks of one kind, and no row labelled for more than one, such as one task per
         school): then "task_offsets" (:class:`~sklearn_mtl.architectures.TaskOffsets`:
         one network for all tasks, with a scale and a shift of its output per task),
-        because one head per task over-fits tasks that each have few rows. The default
+        because one head per task over-fits tasks that each have few rows; for
+        regression tasks ``TaskOffsets(task_slopes=True)`` (each task also gets a linear
+        map of the input of its own), trained with ``lr="auto"``'s 3e-4. The default
         was "hard" before the recipe of the user guide's "Do the defaults hold?" became
         the default.
     hidden_layer_sizes : tuple of int, default=(100,)
@@ -84,8 +86,12 @@ class MultiTaskNetEstimator(DocLinkMixin, _Persistence):
     optimizer : str or callable, default="adam"
         "adam", "adamw", "sgd", "rmsprop", "adagrad", or a torch optimizer class (or any
         callable taking parameter groups and ``lr``).
-    lr : float, default=1e-3
-        Learning rate.
+    lr : float or "auto", default="auto"
+        Learning rate. "auto" is 1e-3, except 3e-4 where ``architecture="auto"`` picks
+        :class:`~sklearn_mtl.architectures.TaskOffsets` with task slopes (regression
+        tasks on disjoint rows): there the smaller step lets early stopping's refit
+        choose among finer epochs (user guide, "The school benchmark"). The default was
+        1e-3 before.
     lr_schedule : {"constant", "cosine", "flat_cosine"}, default="constant"
         How the learning rate changes over the ``max_epochs`` of ``fit``, batch by batch:
         "constant" keeps ``lr``; "cosine" decays it from ``lr`` to 0 along half a cosine;
@@ -322,7 +328,7 @@ default="standard"
         wide=False,
         ensemble_size=1,
         optimizer="adam",
-        lr=1e-3,
+        lr="auto",
         lr_schedule="constant",
         alpha=1e-4,
         label_smoothing=0.0,

@@ -20,8 +20,10 @@ from ._relationship import build_relationships
 from ._schedule import LRSchedule
 from ._training import resolve_optimizer
 from .architectures import (
+    Architecture,
     MultiTaskModule,
     TaskHeadSpec,
+    TaskOffsets,
     get_architecture,
 )
 from .architectures._recipe import RecipeModule
@@ -51,6 +53,24 @@ class _NetBuilding(_DataChecks):
         with drawing_from(generator):
             return self._build_net_drawing(n_features, device, full_fit)
 
+    def _offsets_with_slopes(self) -> bool:
+        """Whether ``architecture="auto"`` picks ``TaskOffsets(task_slopes=True)``: for
+        regression tasks on disjoint rows (other kinds on disjoint rows get
+        ``TaskOffsets()``)."""
+        auto = isinstance(self.architecture, str) and self.architecture == "auto"
+        return (
+            auto
+            and getattr(self, "_disjoint_rows", False)
+            and all(encoder.kind == "regression" for encoder in self.encoders_)
+        )
+
+    def _learning_rate(self) -> float:
+        """``lr``, with "auto" resolved: 3e-4 where ``architecture="auto"`` picks task
+        offsets with slopes (regression tasks on disjoint rows), 1e-3 otherwise."""
+        if not (isinstance(self.lr, str) and self.lr == "auto"):
+            return float(self.lr)
+        return 3e-4 if self._offsets_with_slopes() else 1e-3
+
     def _build_module(self, n_features: int) -> torch.nn.Module:
         """The architecture's torch module for the fitted tasks (also built on the meta
         device by ``load``, to check a file's tensors before allocating)."""
@@ -61,7 +81,10 @@ class _NetBuilding(_DataChecks):
         choice = self.architecture
         if isinstance(choice, str) and choice == "auto":
             choice = "task_offsets" if getattr(self, "_disjoint_rows", False) else "hard"
-        architecture = copy.deepcopy(get_architecture(choice))
+        if self._offsets_with_slopes():
+            architecture: Architecture = TaskOffsets(task_slopes=True)
+        else:
+            architecture = copy.deepcopy(get_architecture(choice))
         config = self._network_config()
 
         def network(width: int) -> MultiTaskModule:
@@ -137,14 +160,14 @@ class _NetBuilding(_DataChecks):
             names,
             self.record_task_affinity,
             self.task_relation,
-            lr=self.lr,
+            lr=self._learning_rate(),
             extra=self._extra_relationships,
         )
         net = MultiTaskNet(
             module=module,
             criterion=MultiTaskLoss(specs, weighting, plugins),
             optimizer=resolve_optimizer(self.optimizer),
-            lr=self.lr,
+            lr=self._learning_rate(),
             optimizer__weight_decay=self.alpha,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

@@ -139,7 +139,7 @@ class _Parameters(OwnErrors, BaseEstimator):
         "ensemble_size": [positive_int],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "optimizer": [str, callable],
-        "lr": [finite(0, closed="neither")],
+        "lr": [finite(0, closed="neither"), StrOptions({"auto"})],
         "alpha": [finite(0)],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [positive_int],

@@ -41,6 +41,7 @@ def test_the_defaults_are_the_recipe():
     assert params["n_iter_no_change"] == 20
     assert params["numeric_embedding"] == "periodic"
     assert params["architecture"] == "auto"
+    assert params["lr"] == "auto"
 
 
 def test_default_fit_holds_out_a_fifth_and_refits_on_every_row(monkeypatch):

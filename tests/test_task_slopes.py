@@ -78,11 +78,40 @@ def test_task_slopes_fit_tasks_whose_slopes_differ(tmp_path):
     assert scores[True] > scores[False] + 0.05
 
 
-def test_auto_architecture_keeps_task_offsets_without_slopes():
-    """The default stays two numbers per task (task_slopes is off by default)."""
+def test_auto_picks_task_slopes_and_a_smaller_step_for_regression_on_disjoint_rows(tmp_path):
+    """architecture="auto" gives regression tasks on disjoint rows their own slopes, and
+    lr="auto" trains them at 3e-4; classification tasks on disjoint rows keep two
+    numbers per task and 1e-3; an explicit lr or architecture is kept."""
     X, y, _ = slopes_data(n_tasks=4, rows=20)
-    est = MultiTaskNetEstimator(**SMALL, architecture="auto").fit(X, y)
-    assert core(est).slopes is None
+    est = MultiTaskNetEstimator(**SMALL).fit(X, y)
+    assert core(est).slopes is not None
+    assert est.get_params()["lr"] == "auto"
+    assert [group["lr"] for group in est.net_.optimizer_.param_groups] == [3e-4, 3e-4]
+    path = tmp_path / "model.mtl"
+    est.save(path)
+    loaded = MultiTaskNetEstimator.load(path)
+    assert core(loaded).slopes is not None
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+    explicit = MultiTaskNetEstimator(**SMALL, lr=1e-3).fit(X, y)
+    assert core(explicit).slopes is not None
+    assert explicit.net_.optimizer_.param_groups[0]["lr"] == 1e-3
+    plain = MultiTaskNetEstimator(**SMALL, architecture="task_offsets").fit(X, y)
+    assert core(plain).slopes is None
+    assert plain.net_.optimizer_.param_groups[0]["lr"] == 1e-3
+
+    labels = np.where(np.isnan(y), np.nan, (y > 0).astype(float))
+    tasks = {f"t{i}": "binary" for i in range(4)}
+    classes = MultiTaskNetEstimator(**SMALL, tasks=tasks).fit(X, labels)
+    assert core(classes).slopes is None
+    assert classes.net_.optimizer_.param_groups[0]["lr"] == 1e-3
+
+
+def test_lr_must_be_positive_or_auto():
+    X, y, _ = slopes_data(n_tasks=2, rows=10)
+    for bad in ("fast", 0.0):
+        with pytest.raises(ValueError, match="'lr' parameter"):
+            MultiTaskNetEstimator(**SMALL, lr=bad).fit(X, y)
 
 
 def test_task_slopes_must_be_a_bool():
