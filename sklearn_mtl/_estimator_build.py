@@ -56,13 +56,8 @@ class _NetBuilding(_DataChecks):
     def _offsets_with_slopes(self) -> bool:
         """Whether ``architecture="auto"`` picks ``TaskOffsets(task_slopes=True)``: for
         regression tasks on disjoint rows (other kinds on disjoint rows get
-        ``TaskOffsets()``)."""
-        auto = isinstance(self.architecture, str) and self.architecture == "auto"
-        return (
-            auto
-            and getattr(self, "_disjoint_rows", False)
-            and all(encoder.kind == "regression" for encoder in self.encoders_)
-        )
+        ``TaskOffsets()``), as ``fit`` found them."""
+        return bool(getattr(self, "_disjoint_slopes", False))
 
     def _learning_rate(self) -> float:
         """``lr``, with "auto" resolved: 3e-4 where ``architecture="auto"`` picks task
@@ -81,10 +76,11 @@ class _NetBuilding(_DataChecks):
         choice = self.architecture
         if isinstance(choice, str) and choice == "auto":
             choice = "task_offsets" if getattr(self, "_disjoint_rows", False) else "hard"
-        if self._offsets_with_slopes():
-            architecture: Architecture = TaskOffsets(task_slopes=True)
-        else:
-            architecture = copy.deepcopy(get_architecture(choice))
+        architecture: Architecture = (
+            TaskOffsets(task_slopes=True)
+            if self._offsets_with_slopes()
+            else copy.deepcopy(get_architecture(choice))
+        )
         config = self._network_config()
 
         def network(width: int) -> MultiTaskModule:

@@ -151,6 +151,11 @@ class _Fitting(_NetBuilding):
             auto = isinstance(self.architecture, str) and self.architecture == "auto"
             # only architecture="auto" reads it (13 to 17 ms at 1,000 tasks)
             self._disjoint_rows = auto and self._labels_on_disjoint_rows(targets)
+            # and regression tasks there get slopes of their own (a fitted attribute:
+            # files saved before it existed lack it, and load without the slopes)
+            self._disjoint_slopes = self._disjoint_rows and all(
+                encoder.kind == "regression" for encoder in self.encoders_
+            )
         self._check_trainable(targets, weight)
         data = TaskData(_as_tensor(X), torch.from_numpy(targets), weight)
 

@@ -107,6 +107,23 @@ def test_auto_picks_task_slopes_and_a_smaller_step_for_regression_on_disjoint_ro
     assert classes.net_.optimizer_.param_groups[0]["lr"] == 1e-3
 
 
+def test_a_file_saved_before_auto_task_slopes_loads_without_them(tmp_path, monkeypatch):
+    """Files saved before architecture="auto" gave regression tasks slopes (no
+    ``_disjoint_slopes`` attribute, lr=1e-3) load as the plain task offsets they hold."""
+    from sklearn_mtl._estimator_build import _NetBuilding
+
+    X, y, _ = slopes_data(n_tasks=4, rows=20)
+    with monkeypatch.context() as patch:  # the code of that time
+        patch.setattr(_NetBuilding, "_offsets_with_slopes", lambda self: False)
+        old = MultiTaskNetEstimator(**SMALL, lr=1e-3).fit(X, y)
+        del old._disjoint_slopes
+        path = tmp_path / "old.mtl"
+        old.save(path)
+    loaded = MultiTaskNetEstimator.load(path)
+    assert core(loaded).slopes is None
+    np.testing.assert_array_equal(loaded.predict(X), old.predict(X))
+
+
 def test_lr_must_be_positive_or_auto():
     X, y, _ = slopes_data(n_tasks=2, rows=10)
     for bad in ("fast", 0.0):
