@@ -151,19 +151,20 @@ class _NetBuilding(_DataChecks):
             callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule, self.max_epochs)))
         if self.verbose:  # after early stopping, to show its marks
             callbacks.append(("progress", EpochProgress(names, per_line=self.verbose >= 2)))
+        lr = self._learning_rate()
         plugins = build_relationships(
             module,
             names,
             self.record_task_affinity,
             self.task_relation,
-            lr=self._learning_rate(),
+            lr=lr,
             extra=self._extra_relationships,
         )
         net = MultiTaskNet(
             module=module,
             criterion=MultiTaskLoss(specs, weighting, plugins),
             optimizer=resolve_optimizer(self.optimizer),
-            lr=self._learning_rate(),
+            lr=lr,
             optimizer__weight_decay=self.alpha,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
